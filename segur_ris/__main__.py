@@ -1,0 +1,5 @@
+import sys
+
+from segur_ris.cli import main
+
+sys.exit(main())

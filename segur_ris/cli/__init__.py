@@ -1,0 +1,51 @@
+"""The ``segur-ris`` command line.
+
+Each command group lives in its own module with a ``register(subparsers)`` function; handlers
+import what they need when they run, so ``segur-ris --help`` stays fast (no zeep, pydicom,
+reportlab or pikepdf at start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from segur_ris import __version__
+from segur_ris.cli import _demo, _ins, _insi
+from segur_ris.errors import SegurError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segur-ris",
+        description="Ségur du numérique en santé pour la radiologie: INS/INSi, DMP, MSSanté…",
+    )
+    parser.add_argument("--version", action="version", version=f"segur-ris {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (_demo, _ins, _insi):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``segur-ris``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args))
+    except SegurError as exc:
+        print(f"segur-ris: erreur: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

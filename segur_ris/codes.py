@@ -1,0 +1,26 @@
+"""National codes and identifiers that do not depend on the environment (data, not logic)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "INS_NIR_OIDS",
+    "OID_INS_NIA",
+    "OID_INS_NIR",
+    "OID_INS_NIR_DEMO",
+    "OID_INS_NIR_TEST",
+    "PATIENT_MSSANTE_DOMAIN",
+]
+
+#: INS-NIR assigning authority (production; also what the INSi qualification platform returns).
+OID_INS_NIR = "1.2.250.1.213.1.4.8"
+#: INS-NIA (numéro d'identification d'attente), every environment.
+OID_INS_NIA = "1.2.250.1.213.1.4.9"
+#: INS-NIR of the test platforms (DMP CNDA environments).
+OID_INS_NIR_TEST = "1.2.250.1.213.1.4.10"
+#: INS-NIR of demonstration (FR Core examples).
+OID_INS_NIR_DEMO = "1.2.250.1.213.1.4.11"
+#: Every OID under which an INS is a NIR.
+INS_NIR_OIDS = frozenset({OID_INS_NIR, OID_INS_NIR_TEST, OID_INS_NIR_DEMO})
+
+#: Domain of the patients' Mon espace santé mailboxes: ``<matricule INS>@patient.mssante.fr``.
+PATIENT_MSSANTE_DOMAIN = "patient.mssante.fr"

@@ -1,0 +1,191 @@
+"""One exception tree for the whole SDK.
+
+Every error raised by ``segur_ris`` derives from :class:`SegurError`. Each domain has its own
+branch, and an error carries the national code where one exists (INSi ``siram`` codes, IHE XDS
+error codes, HL7 v2 acknowledgement codes, DICOM statuses) in :attr:`SegurError.code`.
+
+Catch :class:`SegurError` to handle anything the SDK raises; catch a branch (``InsError``,
+``InsiError``…) to handle one domain; read ``code`` to act on the national code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CdaError",
+    "CertificateError",
+    "ConfigError",
+    "DicomError",
+    "DmpError",
+    "Hl7Error",
+    "IdentityStatusError",
+    "IdentityTraitsError",
+    "InsError",
+    "InsNotQualifiedError",
+    "InsiError",
+    "InsiFault",
+    "InsiResponseError",
+    "InsiTimeout",
+    "InsiTransportError",
+    "InvalidMatriculeError",
+    "MssanteError",
+    "PdfError",
+    "PscError",
+    "SegurError",
+    "TransportError",
+    "TransportTimeout",
+    "UnsafeXmlError",
+    "XdsError",
+    "XmlError",
+]
+
+
+class SegurError(Exception):
+    """Base of every error raised by segur_ris.
+
+    ``code`` is the national or standard code of the error when there is one (for example
+    ``"insi_102"``, ``"XDSRegistryError"``, ``"AE"``, ``"0xA700"``); ``None`` otherwise.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}" if self.code else self.message
+
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+class ConfigError(SegurError):
+    """Invalid or incomplete configuration (environment, endpoint, LPS identifiers, files)."""
+
+
+class XmlError(SegurError):
+    """An XML document could not be parsed or does not have the expected structure."""
+
+
+class UnsafeXmlError(XmlError):
+    """An XML document was refused because it declares a DTD or entities (XXE protection)."""
+
+
+class TransportError(SegurError):
+    """A network exchange failed (connection, TLS handshake, HTTP status)."""
+
+
+class TransportTimeout(TransportError):
+    """A network exchange did not complete in time."""
+
+
+class CertificateError(SegurError):
+    """A certificate or private key is unusable (format, trust, validity, revocation, role)."""
+
+
+# --- INS (identité nationale de santé) ------------------------------------------------------
+
+
+class InsError(SegurError):
+    """Errors of the INS domain (matricule, traits, identity status)."""
+
+
+class InvalidMatriculeError(InsError, ValueError):
+    """A matricule INS (NIR/NIA + key) breaks a rule; ``rule`` names which one."""
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message, code=rule)
+        self.rule = rule
+
+
+class IdentityTraitsError(InsError, ValueError):
+    """Identity traits (nom de naissance, prénoms, sexe, date/lieu de naissance) are invalid.
+
+    ``field`` names the trait at fault.
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, code=field)
+        self.field = field
+
+
+class IdentityStatusError(InsError):
+    """A change of identity status is not allowed by the RNIV rules."""
+
+
+class InsNotQualifiedError(IdentityStatusError):
+    """The INS of a non-qualified identity was about to be exported (forbidden by the RNIV)."""
+
+
+# --- INSi (téléservice CNAM) ----------------------------------------------------------------
+
+
+class InsiError(SegurError):
+    """Errors of the INSi teleservice client."""
+
+
+class InsiFault(InsiError):
+    """The INSi answered with a SOAP fault.
+
+    ``code`` is the ``siram:Erreur/@code`` (``insi_102``, ``desir_560``…) when present, else the
+    SOAP subcode (``siram_40``…); ``subcode`` is the SOAP 1.2 ``Subcode/Value`` and ``severity``
+    the ``siram:Erreur/@severite`` (``erreur``, ``fatale``…).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        subcode: str | None = None,
+        severity: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.subcode = subcode
+        self.severity = severity
+
+
+class InsiResponseError(InsiError, XmlError):
+    """The INSi answer is malformed or unexpected (not SOAP, wrong body, invalid values)."""
+
+
+class InsiTransportError(InsiError, TransportError):
+    """The INSi could not be reached or the exchange broke (TLS, HTTP status)."""
+
+
+class InsiTimeout(InsiTransportError, TransportTimeout):
+    """The INSi did not answer in time."""
+
+
+# --- other national services (branches filled by their subpackages) -------------------------
+
+
+class Hl7Error(SegurError):
+    """HL7 v2 errors; ``code`` is the acknowledgement code (``AE``/``AR``) or a table 0357 code."""
+
+
+class CdaError(SegurError):
+    """CDA R2 CR-IMG building or validation errors."""
+
+
+class PdfError(SegurError):
+    """PDF/A rendering errors."""
+
+
+class XdsError(SegurError):
+    """IHE XDS.b errors; ``code`` is the IHE error code (``XDSRegistryError``…)."""
+
+
+class DmpError(XdsError):
+    """DMP (Mon espace santé) errors, including the DMP-specific error codes."""
+
+
+class MssanteError(SegurError):
+    """MSSanté (XDM package, mail, SMTP/IMAP, acknowledgements) errors."""
+
+
+class DicomError(SegurError):
+    """DICOM errors; ``code`` is the DICOM status (``0xA700``…) when there is one."""
+
+
+class PscError(SegurError):
+    """Pro Santé Connect (OIDC) errors."""

@@ -1,0 +1,38 @@
+"""Local stand-ins of the national services, for tests, demos and CNDA rehearsals.
+
+* :func:`generate_test_pki` — a throw-away PKI imitating the IGC-Santé test chain (CA, server
+  certificate for 127.0.0.1, ``INSI-AUTO`` / ``INSI-MANU`` / ``AUTRE`` client certificates);
+* :class:`InsiSandbox` — the CNAM INSi teleservice over mutual TLS on 127.0.0.1, answering from
+  the CNDA test identities (:data:`CNDA_IDENTITIES`); :class:`InsiSandboxCore` is its sans-IO
+  logic.
+
+Servers only ever bind to the loopback interface.
+"""
+
+from __future__ import annotations
+
+from segur_ris.sandbox._identities import CNDA_IDENTITIES, SandboxIdentity, SandboxIns
+from segur_ris.sandbox._insi import (
+    ACTION_CARTE_VITALE,
+    ACTION_TRAITS,
+    ALLOWED_CLIENT_CNS,
+    InsiSandbox,
+    InsiSandboxCore,
+    SoapAnswer,
+)
+from segur_ris.sandbox._pki import ClientCredential, TestPki, generate_test_pki
+
+__all__ = [
+    "ACTION_CARTE_VITALE",
+    "ACTION_TRAITS",
+    "ALLOWED_CLIENT_CNS",
+    "CNDA_IDENTITIES",
+    "ClientCredential",
+    "InsiSandbox",
+    "InsiSandboxCore",
+    "SandboxIdentity",
+    "SandboxIns",
+    "SoapAnswer",
+    "TestPki",
+    "generate_test_pki",
+]
