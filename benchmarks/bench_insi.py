@@ -27,9 +27,14 @@ WSDL = REF / "insi/padoa-tlsi-ins/src/wsdl/DESIR_ICIR_EXP_1.5.0.wsdl"
 CR00 = REF / "insi/dmp-lps-kit-ServiceICIR/WS_INS2_rechercherInsAvecTraitsIdentite_reponse.xml"
 
 
+QUICK = os.environ.get("BENCH_QUICK") == "1"  # smoke run (tests): few iterations
+
+
 def per_call_us(fn: Callable[[], object], number: int) -> float:
     fn()  # warm-up (caches, lazy imports)
-    best = min(timeit.repeat(fn, number=number, repeat=5))
+    if QUICK:
+        number = 5
+    best = min(timeit.repeat(fn, number=number, repeat=1 if QUICK else 5))
     return best / number * 1e6
 
 

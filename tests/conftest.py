@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from segur_ris.sandbox import InsiSandbox, TestPki, generate_test_pki
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _missing(message: str) -> None:
+    """Missing reference data: a failure in CI (``CI=true``), a skip elsewhere."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _ref_root() -> Path:
@@ -20,10 +30,7 @@ def ref_dir() -> Path:
     """The reference data folder. Missing data skips locally and fails in CI (CI=true)."""
     root = _ref_root()
     if not root.is_dir():
-        message = f"reference data not found at {root} (set SEGUR_RIS_REF)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"reference data not found at {root} (set SEGUR_RIS_REF)")
     return root
 
 
@@ -31,8 +38,25 @@ def ref_file(ref_dir: Path, relative: str) -> Path:
     """A file of the reference data; fails in CI and skips locally when absent."""
     path = ref_dir / relative
     if not path.is_file():
-        message = f"reference file missing: {path}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"reference file missing: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """A test PKI (CA, server certificate, INSI-AUTO / INSI-MANU / AUTRE client certificates)."""
+    return generate_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def _insi_sandbox_running(pki: TestPki) -> Iterator[InsiSandbox]:
+    with InsiSandbox(pki) as running:
+        yield running
+
+
+@pytest.fixture()
+def insi_sandbox(_insi_sandbox_running: InsiSandbox) -> Iterator[InsiSandbox]:
+    """The sandbox INSi on 127.0.0.1 over mutual TLS, shared by the session, with no delay."""
+    _insi_sandbox_running.delay = 0.0
+    yield _insi_sandbox_running
+    _insi_sandbox_running.delay = 0.0

@@ -1,9 +1,9 @@
-"""The INSi client against the sandbox INSi over real TLS with client certificates."""
+"""The INSi client against the insi_sandbox INSi over real TLS with client certificates."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -24,21 +24,9 @@ from segur_ris.insi import CodeCR, InsiClient, VitaleQuery
 from segur_ris.sandbox import InsiSandbox, TestPki, generate_test_pki
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return generate_test_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def sandbox(pki: TestPki) -> Iterator[InsiSandbox]:
-    with InsiSandbox(pki) as running:
-        yield running
-
-
 @pytest.fixture()
-def settings(sandbox: InsiSandbox) -> Settings:
-    sandbox.delay = 0.0
-    return load_settings(env="demo", environ={}).with_endpoints(insi=sandbox.url)
+def settings(insi_sandbox: InsiSandbox) -> Settings:
+    return load_settings(env="demo", environ={}).with_endpoints(insi=insi_sandbox.url)
 
 
 def client_for(settings: Settings, pki: TestPki, cn: str = "INSI-AUTO", **kw: object) -> InsiClient:
@@ -80,27 +68,27 @@ def test_search_cnda_identities(
 
 
 def test_first_name_strategy_tchitchi(
-    settings: Settings, pki: TestPki, sandbox: InsiSandbox
+    settings: Settings, pki: TestPki, insi_sandbox: InsiSandbox
 ) -> None:
-    before = len(sandbox.requests)
+    before = len(insi_sandbox.requests)
     with client_for(settings, pki, "INSI-MANU") as client:
         result = client.search(t("TCHITCHI", "OLA CATARINA BELLA", "F", "1936-06-21"))
     assert result.found and result.prenom_envoye == "CATARINA"
     assert result.ins is not None and result.ins.value == "236066322083656"
     assert result.traits is not None and result.traits.prenoms == ("CATARINA", "BELLA")
-    sent = sandbox.requests[before:]
+    sent = insi_sandbox.requests[before:]
     assert len(sent) == 2  # OLA -> 01, CATARINA -> 00: stop
     assert b">OLA<" in sent[0] and b">CATARINA<" in sent[1]
 
 
 def test_not_found_after_every_attempt(
-    settings: Settings, pki: TestPki, sandbox: InsiSandbox
+    settings: Settings, pki: TestPki, insi_sandbox: InsiSandbox
 ) -> None:
-    before = len(sandbox.requests)
+    before = len(insi_sandbox.requests)
     with client_for(settings, pki) as client:
         result = client.search(t("HOUILLES", "PIERRE PAUL JACQUES", "M", "1993-01-27"))
     assert result.code is CodeCR.AUCUNE_IDENTITE and result.ins is None
-    assert len(sandbox.requests) - before == 4
+    assert len(insi_sandbox.requests) - before == 4
     assert result.prenom_envoye == "PIERRE PAUL JACQUES"
 
 
@@ -130,8 +118,8 @@ def test_certificate_with_other_cn_gets_the_cnam_fault(settings: Settings, pki: 
     assert info.value.code == "desir_560"
 
 
-def test_timeout(settings: Settings, pki: TestPki, sandbox: InsiSandbox) -> None:
-    sandbox.delay = 1.5
+def test_timeout(settings: Settings, pki: TestPki, insi_sandbox: InsiSandbox) -> None:
+    insi_sandbox.delay = 1.5
     with client_for(settings, pki, timeout=0.3) as client, pytest.raises(InsiTimeout):
         client.search_once(t("ADRUN", "ZOE", "F", "1975-12-31"))
 

@@ -523,26 +523,15 @@ def test_xxe_is_refused(body: bytes, core: InsiSandboxCore, check: Check) -> Non
 # --- the HTTPS server ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return generate_test_pki(tmp_path_factory.mktemp("insi-pki"))
-
-
-@pytest.fixture(scope="module")
-def sandbox(pki: TestPki) -> Iterator[InsiSandbox]:
-    with InsiSandbox(pki) as running:
-        yield running
-
-
 def post(
-    sandbox: InsiSandbox, pki: TestPki, client: str | None, body: bytes, **kwargs: float
+    insi_sandbox: InsiSandbox, pki: TestPki, client: str | None, body: bytes, **kwargs: float
 ) -> requests.Response:
     cert = None
     if client is not None:
         credential = pki.clients[client]
         cert = (str(credential.cert), str(credential.key))
     return requests.post(
-        sandbox.url,
+        insi_sandbox.url,
         data=body,
         headers={"Content-Type": CT_TRAITS},
         cert=cert,
@@ -555,41 +544,43 @@ def answer_of(response: requests.Response) -> SoapAnswer:
     return SoapAnswer(response.status_code, response.headers["Content-Type"], response.content)
 
 
-def test_url(sandbox: InsiSandbox) -> None:
-    assert sandbox.url.startswith("https://127.0.0.1:") and sandbox.url.endswith("/lps")
-    assert sandbox.running
+def test_url(insi_sandbox: InsiSandbox) -> None:
+    assert insi_sandbox.url.startswith("https://127.0.0.1:") and insi_sandbox.url.endswith("/lps")
+    assert insi_sandbox.running
 
 
 @pytest.mark.parametrize("client", ["INSI-AUTO", "INSI-MANU"])
 def test_server_answers_allowed_clients(
-    client: str, sandbox: InsiSandbox, pki: TestPki, check: Check
+    client: str, insi_sandbox: InsiSandbox, pki: TestPki, check: Check
 ) -> None:
     body = envelope(traits_of(identity("ADRTROIS", "TOUSSAINT")))
-    answer = check(answer_of(post(sandbox, pki, client, body)))
+    answer = check(answer_of(post(insi_sandbox, pki, client, body)))
     assert answer.code_cr == "00"
     assert answer.xpath("//r:INSACTIF/r:IdIndividu/r:NumIdentifiant/text()") == ["160012B020777"]
-    assert body in sandbox.requests
+    assert body in insi_sandbox.requests
 
 
-def test_server_refuses_other_certificate(sandbox: InsiSandbox, pki: TestPki, check: Check) -> None:
-    answer = check(answer_of(post(sandbox, pki, "AUTRE", envelope(_ZOE))))
+def test_server_refuses_other_certificate(
+    insi_sandbox: InsiSandbox, pki: TestPki, check: Check
+) -> None:
+    answer = check(answer_of(post(insi_sandbox, pki, "AUTRE", envelope(_ZOE))))
     assert (answer.status, answer.erreur) == (400, "desir_560")
 
 
-def test_server_requires_a_client_certificate(sandbox: InsiSandbox, pki: TestPki) -> None:
-    count = len(sandbox.requests)
+def test_server_requires_a_client_certificate(insi_sandbox: InsiSandbox, pki: TestPki) -> None:
+    count = len(insi_sandbox.requests)
     with pytest.raises(requests.exceptions.ConnectionError):  # SSLError is a subclass
-        post(sandbox, pki, None, envelope(_ZOE))
-    assert len(sandbox.requests) == count
+        post(insi_sandbox, pki, None, envelope(_ZOE))
+    assert len(insi_sandbox.requests) == count
 
 
 def test_server_refuses_untrusted_client_certificate(
-    sandbox: InsiSandbox, pki: TestPki, tmp_path: Path
+    insi_sandbox: InsiSandbox, pki: TestPki, tmp_path: Path
 ) -> None:
     other = generate_test_pki(tmp_path).clients["INSI-AUTO"]  # same CN, another CA
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.post(
-            sandbox.url,
+            insi_sandbox.url,
             data=envelope(_ZOE),
             headers={"Content-Type": CT_TRAITS},
             cert=(str(other.cert), str(other.key)),
@@ -599,9 +590,9 @@ def test_server_refuses_untrusted_client_certificate(
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
-def test_server_tls_versions(sandbox: InsiSandbox, pki: TestPki) -> None:
+def test_server_tls_versions(insi_sandbox: InsiSandbox, pki: TestPki) -> None:
     credential = pki.clients["INSI-AUTO"]
-    host, port = sandbox.address
+    host, port = insi_sandbox.address
 
     def connect(maximum: ssl.TLSVersion) -> str | None:
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
@@ -620,19 +611,19 @@ def test_server_tls_versions(sandbox: InsiSandbox, pki: TestPki) -> None:
         connect(ssl.TLSVersion.TLSv1_1)
 
 
-def test_server_http_errors(sandbox: InsiSandbox, pki: TestPki) -> None:
+def test_server_http_errors(insi_sandbox: InsiSandbox, pki: TestPki) -> None:
     credential = pki.clients["INSI-AUTO"]
     cert = (str(credential.cert), str(credential.key))
-    get = requests.get(sandbox.url, cert=cert, verify=str(pki.ca_cert), timeout=10)
+    get = requests.get(insi_sandbox.url, cert=cert, verify=str(pki.ca_cert), timeout=10)
     assert (get.status_code, get.headers["Allow"]) == (405, "POST")
     other = requests.post(
-        sandbox.base_url + "/autre", data=b"x", cert=cert, verify=str(pki.ca_cert), timeout=10
+        insi_sandbox.base_url + "/autre", data=b"x", cert=cert, verify=str(pki.ca_cert), timeout=10
     )
     assert other.status_code == 404
 
 
 def test_server_keep_alive_and_concurrency(
-    sandbox: InsiSandbox, pki: TestPki, check: Check
+    insi_sandbox: InsiSandbox, pki: TestPki, check: Check
 ) -> None:
     credential = pki.clients["INSI-AUTO"]
     results: list[str | None] = []
@@ -644,7 +635,7 @@ def test_server_keep_alive_and_concurrency(
             for _ in range(3):
                 # verify per call: REQUESTS_CA_BUNDLE would override session.verify
                 response = session.post(
-                    sandbox.url,
+                    insi_sandbox.url,
                     data=envelope(_ZOE),
                     headers={"Content-Type": CT_TRAITS},
                     verify=str(pki.ca_cert),

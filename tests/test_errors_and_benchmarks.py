@@ -1,0 +1,58 @@
+"""The error tree is one tree with national codes; the benchmark scripts keep running."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segur_ris import errors
+from segur_ris.errors import InsiFault, InsiTimeout, InvalidMatriculeError, SegurError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_error_is_a_segur_error() -> None:
+    classes = [
+        obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, Exception)
+    ]
+    assert set(errors.__all__) == {cls.__name__ for cls in classes}
+    assert all(issubclass(cls, SegurError) for cls in classes)
+
+
+def test_codes_are_carried_and_shown() -> None:
+    fault = InsiFault(
+        "Niveau d'accès insuffisant", code="desir_560", subcode="siram_100", severity="erreur"
+    )
+    assert (fault.code, fault.subcode, fault.severity) == ("desir_560", "siram_100", "erreur")
+    assert str(fault) == "[desir_560] Niveau d'accès insuffisant"
+    bad = InvalidMatriculeError("clé 12 attendue 78", rule="key")
+    assert isinstance(bad, ValueError) and bad.rule == bad.code == "key"
+    timeout = InsiTimeout("délai dépassé")
+    assert isinstance(timeout, errors.TransportTimeout) and isinstance(timeout, errors.InsiError)
+
+
+def test_insi_benchmark_runs(ref_dir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_insi.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "BENCH_QUICK": "1", "SEGUR_RIS_REF": str(ref_dir)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for task in ("build", "parse"):
+        for peer in ("segur_ris", "zeep", "lxml"):
+            assert any(line.split()[:2] == [task, peer] for line in proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("name", ["ins", "insi", "sandbox", "config", "errors"])
+def test_public_api_is_declared(name: str) -> None:
+    module = __import__(f"segur_ris.{name}", fromlist=["__all__"])
+    for symbol in module.__all__:
+        assert hasattr(module, symbol), f"segur_ris.{name}.{symbol}"
