@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from segur_ris._http import HttpResponse
+from segur_ris._http import HttpResponse, RequestsTransport
 from segur_ris.config import Settings, load_settings
 from segur_ris.errors import ConfigError, InsiFault, InsiTimeout, InsiTransportError
 from segur_ris.ins import (
@@ -208,3 +208,24 @@ def test_custom_transport(ref_dir: Path) -> None:
     assert url == "https://qualiflps-services-ps-tlsm.ameli.fr:443/lps"
     assert b"RECSANSVITALE" in body
     assert "rechercherInsAvecTraitsIdentite" in headers["Content-Type"]
+
+
+def test_cps_assertion_mode_over_tls(pki: TestPki, ref_dir: Path) -> None:
+    """CPS endpoint: server-only TLS, the card's SAML assertion in wsse:Security."""
+    from tests.conftest import ref_file
+
+    assertion = ref_file(ref_dir, "insi/padoa-tlsi-ins/extracted/assertion_ps_CPS_saml.xml")
+    with InsiSandbox(pki, cps=True) as cps_endpoint:
+        settings = load_settings(env="demo", environ={}).with_endpoints(insi_cps=cps_endpoint.url)
+        client = InsiClient(settings, cps_assertion=assertion.read_bytes(), ca_bundle=pki.ca_cert)
+        with client:
+            result = client.search(t("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"))
+        assert result.ins is not None and result.ins.value == "297022A02077878"
+        assert b'NameQualifier="CPS"' in cps_endpoint.requests[-1]
+        # without an assertion nor a certificate, the CNAM refuses access
+        anonymous = InsiClient(
+            settings, transport=RequestsTransport(ca_bundle=pki.ca_cert), url=cps_endpoint.url
+        )
+        with anonymous, pytest.raises(InsiFault) as info:
+            anonymous.search_once(t("ADRUN", "ZOE", "F", "1975-12-31"))
+        assert info.value.code == "desir_560"

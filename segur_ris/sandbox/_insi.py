@@ -91,6 +91,8 @@ NS_SIRAM = "urn:siram"
 NS_RECSANS = "http://www.cnamts.fr/INSiRecSans"
 NS_RECVIT = "http://www.cnamts.fr/INSiRecVit"
 NS_RESULTAT = "http://www.cnamts.fr/INSiResultat"
+NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+NS_SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 ACTION_TRAITS = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
@@ -207,7 +209,10 @@ class InsiSandboxCore:
 
     ``identities`` is the base searched; ``allowed_idams`` (``None``: any non-empty IDAM) lists
     the software authorisation numbers accepted, to reproduce ``desir_550``; ``allowed_cns`` the
-    client-certificate CNs accepted (``desir_560`` otherwise).
+    client-certificate CNs accepted (``desir_560`` otherwise). With ``accept_cps``, a request
+    without client certificate is accepted when its ``wsse:Security`` carries a CPS SAML
+    assertion (``Subject/NameID[@NameQualifier="CPS"]``), as on the CNAM CPS endpoint; the
+    card's signature is not verified (the sandbox has no CPS trust chain).
     """
 
     def __init__(
@@ -216,7 +221,9 @@ class InsiSandboxCore:
         *,
         allowed_idams: Iterable[str] | None = None,
         allowed_cns: Iterable[str] = ALLOWED_CLIENT_CNS,
+        accept_cps: bool = False,
     ) -> None:
+        self.accept_cps = accept_cps
         self.identities: tuple[SandboxIdentity, ...] = tuple(identities)
         self.allowed_idams = None if allowed_idams is None else frozenset(allowed_idams)
         self.allowed_cns = frozenset(allowed_cns)
@@ -238,7 +245,7 @@ class InsiSandboxCore:
             header, soap_body = self._envelope(_parse_xml(body))
             if header is not None:
                 message_id = _text(header.find(_q(NS_WSA, "MessageID"))) or None
-            self._check_client(client_cn)
+            self._check_client(client_cn, header)
             if header is None:
                 raise _Fault(_TECHNICAL, "en-tête SOAP absent (ContexteBAM, ContexteLPS)")
             action = self._action(header, ct_action)
@@ -314,7 +321,14 @@ class InsiSandboxCore:
             raise _Fault(_NOT_SOAP, "soap:Body absent")
         return header, body
 
-    def _check_client(self, client_cn: str | None) -> None:
+    def _check_client(self, client_cn: str | None, header: etree._Element | None) -> None:
+        if client_cn is None and self.accept_cps and header is not None:
+            name_id = header.find(
+                f"{_q(NS_WSSE, 'Security')}/{_q(NS_SAML2, 'Assertion')}/"
+                f"{_q(NS_SAML2, 'Subject')}/{_q(NS_SAML2, 'NameID')}"
+            )
+            if name_id is not None and name_id.get("NameQualifier") == "CPS" and name_id.text:
+                return
         if client_cn not in self.allowed_cns:
             shown = "aucun certificat client" if client_cn is None else f"CN {client_cn!r}"
             raise _Fault(
@@ -543,6 +557,8 @@ class InsiSandbox(SandboxHttpsServer):
 
     ``core`` (default: an :class:`InsiSandboxCore` over ``identities`` / ``allowed_idams``)
     holds the logic; ``requests`` and ``delay`` come from :class:`SandboxHttpsServer`.
+    ``cps=True`` stands in for the CPS endpoint instead: server-only TLS, authentication by the
+    CPS SAML assertion in ``wsse:Security``.
     """
 
     def __init__(
@@ -554,9 +570,12 @@ class InsiSandbox(SandboxHttpsServer):
         core: InsiSandboxCore | None = None,
         identities: Iterable[SandboxIdentity] = CNDA_IDENTITIES,
         allowed_idams: Iterable[str] | None = None,
+        cps: bool = False,
     ) -> None:
-        self.core = core or InsiSandboxCore(identities, allowed_idams=allowed_idams)
-        context = server_tls_context(pki.server_cert, pki.server_key, pki.ca_cert)
+        self.core = core or InsiSandboxCore(identities, allowed_idams=allowed_idams, accept_cps=cps)
+        context = server_tls_context(
+            pki.server_cert, pki.server_key, pki.ca_cert, require_client_cert=not cps
+        )
         super().__init__(self._serve, context, host=host, port=port, name="insi-sandbox")
 
     @property
