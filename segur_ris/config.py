@@ -18,7 +18,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,6 @@ class Settings:
     environment: Environment
     lps: LpsIdentity
     structure: Structure
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_endpoints(self, **urls: str | None) -> Settings:
         """A copy whose endpoints are replaced by ``urls`` (used by the sandbox and tests)."""
@@ -149,12 +148,22 @@ def _apply_environ(data: dict[str, Any], env_name: str, environ: Mapping[str, st
         if not key:
             continue
         if section in ("ins", "endpoints"):
-            env_section.setdefault(section, {})[key] = value
+            target = env_section.setdefault(section, {})
         elif section in ("lps", "structure"):
-            data.setdefault(section, {})[key] = value
+            target = data.setdefault(section, {})
+        else:
+            continue
+        _table(target, section)[key] = value
 
 
-def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} doit être une table TOML, pas {type(value).__name__}")
+    return value
+
+
+def _build(cls: type[Any], values: Any, where: str) -> Any:
+    values = _table(values, where)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if unknown:
@@ -162,10 +171,26 @@ def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
     for key, value in values.items():
         if not isinstance(value, str):
             raise ConfigError(f"{where}.{key} doit être une chaîne, pas {type(value).__name__}")
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in values and f.default is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where} incomplet: {', '.join(missing)} manquant(s)")
+    return cls(**values)
+
+
+def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"{where} incomplet: {exc}") from None
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"fichier de configuration illisible: {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"fichier de configuration TOML invalide: {path}: {exc}") from None
+    except TypeError:
+        raise ConfigError(f"chemin de configuration invalide: {path!r}") from None
 
 
 def load_settings(
@@ -178,36 +203,47 @@ def load_settings(
 
     ``env`` (else ``$SEGUR_RIS_ENV``, else ``demo``) chooses the environment; ``path`` (else
     ``$SEGUR_RIS_CONFIG``) names the vendor's TOML file; ``environ`` defaults to ``os.environ``.
+    Only the ``demo`` environment has default LPS and structure identifiers: ``production`` and
+    ``test`` need the vendor's own (``[lps]``, ``[structure]``), else :class:`ConfigError`.
     """
     environ = os.environ if environ is None else environ
     data = _defaults()
     path = path or environ.get("SEGUR_RIS_CONFIG")
     if path:
-        try:
-            with Path(path).open("rb") as fh:
-                data = _merge(data, tomllib.load(fh))
-        except OSError as exc:
-            raise ConfigError(
-                f"fichier de configuration illisible: {path}: {exc.strerror}"
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"fichier de configuration TOML invalide: {path}: {exc}") from None
+        vendor = _read_toml(path)
+        unknown = set(vendor) - {"environments", "lps", "structure"}
+        if unknown:
+            raise ConfigError(f"table(s) inconnue(s) dans {path}: {', '.join(sorted(unknown))}")
+        environments = _table(vendor.get("environments", {}), "environments")
+        for name, section in environments.items():
+            _table(section, f"environments.{name}")
+        data = _merge(data, vendor)
+    environments = data["environments"]
     env_name = env or environ.get("SEGUR_RIS_ENV") or "demo"
-    if env_name not in data.get("environments", {}):
-        known = ", ".join(sorted(data.get("environments", {})))
+    if env_name not in environments:
+        known = ", ".join(sorted(environments))
         raise ConfigError(f"environnement inconnu {env_name!r} (connus: {known})")
+    raw = _table(environments[env_name], f"environments.{env_name}")
+    # identifiers: the environment's defaults (demo only), then the vendor's top-level tables
+    for section in ("lps", "structure"):
+        data[section] = _merge(
+            _table(raw.pop(section, {}), f"environments.{env_name}.{section}"),
+            _table(data.get(section, {}), section),
+        )
     _apply_environ(data, env_name, environ)
-    raw = data["environments"][env_name]
+    where = f"environments.{env_name}"
+    description = raw.pop("description", "")
+    unknown = set(raw) - {"ins", "endpoints"}
+    if unknown:
+        raise ConfigError(f"clé(s) inconnue(s) dans {where}: {', '.join(sorted(unknown))}")
     environment = Environment(
         name=env_name,
-        description=str(raw.get("description", "")),
-        ins=_build(InsOids, raw.get("ins", {}), f"environments.{env_name}.ins"),
-        endpoints=_build(Endpoints, raw.get("endpoints", {}), f"environments.{env_name}.endpoints"),
+        description=str(description),
+        ins=_build(InsOids, raw.get("ins", {}), f"{where}.ins"),
+        endpoints=_build(Endpoints, raw.get("endpoints", {}), f"{where}.endpoints"),
     )
-    extra = {k: v for k, v in data.items() if k not in ("environments", "lps", "structure")}
     return Settings(
         environment=environment,
-        lps=_build(LpsIdentity, data.get("lps", {}), "lps"),
-        structure=_build(Structure, data.get("structure", {}), "structure"),
-        extra=extra,
+        lps=_build(LpsIdentity, data["lps"], "lps"),
+        structure=_build(Structure, data["structure"], "structure"),
     )

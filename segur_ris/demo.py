@@ -59,7 +59,6 @@ def _expect(condition: bool, message: str) -> None:
 def run_demo(output: Path, *, on_step: Callable[[DemoStep], None] | None = None) -> list[DemoStep]:
     """Run the demo, writing artefacts under ``output``; returns the steps (all ``ok`` on
     success). ``on_step`` is called after each step (the CLI prints it)."""
-    from segur_ris._http import RecordingTransport, RequestsTransport
     from segur_ris.errors import InsiFault, InsNotQualifiedError
     from segur_ris.ins import (
         BirthDate,
@@ -75,6 +74,7 @@ def run_demo(output: Path, *, on_step: Callable[[DemoStep], None] | None = None)
     )
     from segur_ris.insi import InsiClient, VitaleQuery
     from segur_ris.sandbox import InsiSandbox, generate_test_pki
+    from segur_ris.transport import RecordingTransport, RequestsTransport
 
     output.mkdir(parents=True, exist_ok=True)
     steps = _Steps(on_step)

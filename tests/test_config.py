@@ -10,13 +10,31 @@ from segur_ris.codes import OID_INS_NIA, OID_INS_NIR, OID_INS_NIR_DEMO, OID_INS_
 from segur_ris.config import ENVIRONMENT_NAMES, load_settings
 from segur_ris.errors import ConfigError
 
+VENDOR = {
+    "SEGUR_RIS_LPS_NAME": "MonRIS",
+    "SEGUR_RIS_LPS_VERSION": "4.2",
+    "SEGUR_RIS_LPS_IDAM": "IDAM-42",
+    "SEGUR_RIS_STRUCTURE_ID": "123456789",
+}
+
+
+def test_real_environments_need_the_vendor_identifiers() -> None:
+    """Production and test never fall back on the demo LPS/structure identifiers."""
+    for env in ("production", "test"):
+        with pytest.raises(ConfigError, match="lps incomplet"):
+            load_settings(env=env, environ={})
+    demo = load_settings(env="demo", environ={})
+    assert demo.lps.idam == "DEMO-IDAM"
+    real = load_settings(env="test", environ=VENDOR)
+    assert (real.lps.idam, real.structure.id) == ("IDAM-42", "123456789")
+
 
 @pytest.mark.parametrize(
     ("env", "oid_nir"),
     [("production", OID_INS_NIR), ("test", OID_INS_NIR_TEST), ("demo", OID_INS_NIR_DEMO)],
 )
 def test_shipped_environments(env: str, oid_nir: str) -> None:
-    settings = load_settings(env=env, environ={})
+    settings = load_settings(env=env, environ=VENDOR)
     assert settings.environment.name == env
     assert settings.environment.ins.oid_nir == oid_nir
     assert settings.environment.ins.oid_nia == OID_INS_NIA
@@ -31,7 +49,7 @@ def test_shipped_environments(env: str, oid_nir: str) -> None:
 
 def test_default_environment_is_demo_and_env_var_selects() -> None:
     assert load_settings(environ={}).environment.name == "demo"
-    assert load_settings(environ={"SEGUR_RIS_ENV": "test"}).environment.name == "test"
+    assert load_settings(environ={**VENDOR, "SEGUR_RIS_ENV": "test"}).environment.name == "test"
 
 
 def test_vendor_toml_and_environment_variables(tmp_path: Path) -> None:
@@ -51,7 +69,7 @@ def test_vendor_toml_and_environment_variables(tmp_path: Path) -> None:
     assert settings.structure.id == "123456789"
     assert settings.environment.endpoints.require("insi") == "https://insi.example.test/lps"
     via_env = load_settings(
-        env="production",
+        env="test",
         environ={
             "SEGUR_RIS_CONFIG": str(toml),
             "SEGUR_RIS_ENDPOINTS_INSI": "https://x/lps",
@@ -77,6 +95,15 @@ def test_with_endpoints_returns_a_copy() -> None:
         ("[lps]\nversion = 3\n", "chaîne"),
         ("[lps\n", "TOML invalide"),
         ("[environments.demo.ins]\nbad = 'x'\n", "inconnue"),
+        ("[strucure]\nid = 'x'\n", r"table\(s\) inconnue"),
+        ('environments = "demo"\n', "table TOML"),
+        ("environments = 5\n", "table TOML"),
+        ('environments = ["demo"]\n', "table TOML"),
+        ("[environments]\ndemo = 5\n", "table TOML"),
+        ("lps = 5\n", "table TOML"),
+        ("lps = [1, 2]\n", "table TOML"),
+        ("[environments.demo]\nins = 'x'\n", "table TOML"),
+        ("[environments.demo]\ntypo = 'x'\n", "inconnue"),
     ],
 )
 def test_bad_configuration(tmp_path: Path, content: str, needle: str) -> None:
@@ -84,6 +111,17 @@ def test_bad_configuration(tmp_path: Path, content: str, needle: str) -> None:
     toml.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=needle):
         load_settings(toml, environ={})
+
+
+def test_unreadable_files_and_paths(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes("[lps]\nname = 'Hôpital'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="TOML invalide"):
+        load_settings(latin1, environ={})
+    with pytest.raises(ConfigError):
+        load_settings(str(tmp_path / "a\x00b.toml"), environ={})
+    with pytest.raises(ConfigError, match="chemin"):
+        load_settings(5, environ={})  # type: ignore[arg-type]
 
 
 def test_unknown_environment_and_missing_file(tmp_path: Path) -> None:

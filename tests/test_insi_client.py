@@ -1,4 +1,4 @@
-"""The INSi client against the insi_sandbox INSi over real TLS with client certificates."""
+"""The INSi client against the sandbox INSi over real TLS with client certificates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from segur_ris._http import HttpResponse, RequestsTransport
 from segur_ris.config import Settings, load_settings
 from segur_ris.errors import ConfigError, InsiFault, InsiTimeout, InsiTransportError
 from segur_ris.ins import (
@@ -22,6 +21,7 @@ from segur_ris.ins import (
 )
 from segur_ris.insi import CodeCR, InsiClient, VitaleQuery
 from segur_ris.sandbox import InsiSandbox, TestPki, generate_test_pki
+from segur_ris.transport import HttpResponse, RequestsTransport
 
 
 @pytest.fixture()
@@ -200,7 +200,13 @@ def test_custom_transport(ref_dir: Path) -> None:
 
     sample = ref_file(ref_dir, "insi/padoa-tlsi-ins/src/ins/fixtures/REP_CR01.xml").read_bytes()
     transport = _Canned(sample)
-    settings = load_settings(env="test", environ={})
+    vendor = {
+        "SEGUR_RIS_LPS_NAME": "MonRIS",
+        "SEGUR_RIS_LPS_VERSION": "4.2",
+        "SEGUR_RIS_LPS_IDAM": "IDAM-42",
+        "SEGUR_RIS_STRUCTURE_ID": "123456789",
+    }
+    settings = load_settings(env="test", environ=vendor)
     client = InsiClient(settings, transport=transport)
     result = client.search_once(t("ADRUN", "ZOE", "F", "1975-12-31"))
     assert result.code is CodeCR.AUCUNE_IDENTITE

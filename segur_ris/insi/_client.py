@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from segur_ris._http import HttpResponse, HttpTransport, RequestsTransport
 from segur_ris._xml import parse_xml
 from segur_ris.config import Settings
 from segur_ris.errors import (
@@ -24,6 +23,7 @@ from segur_ris.errors import (
 from segur_ris.ins import IdentityTraits, PatientIdentity
 from segur_ris.insi._messages import build_traits_request, build_vitale_request, parse_response
 from segur_ris.insi._model import InsiContext, InsiRequest, InsiResult, VitaleQuery
+from segur_ris.transport import HttpResponse, HttpTransport, RequestsTransport
 
 __all__ = ["InsVerification", "InsiClient", "first_name_attempts"]
 
@@ -101,7 +101,7 @@ class InsiClient:
     # --- one call ---------------------------------------------------------------------------
 
     def _exchange(self, request: InsiRequest, prenom: str | None = None) -> InsiResult:
-        headers = {"Content-Type": request.content_type, "SOAPAction": request.action}
+        headers = {"Content-Type": request.content_type}  # SOAP 1.2: action in Content-Type
         started = time.perf_counter()
         try:
             response: HttpResponse = self._transport.post(

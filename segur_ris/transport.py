@@ -1,4 +1,4 @@
-"""A swappable HTTP transport for the SOAP clients (INSi, DMP…).
+"""Swappable HTTP transports for the SOAP clients (INSi, DMP…).
 
 The protocol cores build and parse bytes; a transport only moves them. :class:`RequestsTransport`
 is the default (``requests``, mutual TLS with a client certificate); tests and vendors can pass
@@ -102,11 +102,49 @@ def _reason(exc: BaseException) -> str:
     return str(exc.args[0] if exc.args else exc)[:300]
 
 
+_WSSE = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}"
+
+
+def _redact_security(body: bytes) -> bytes:
+    """``body`` with the content of every ``wsse:Security`` header replaced by a comment: a
+    signed assertion (CPS, VIHF) could be replayed while valid, so it is never written."""
+    if b"Security" not in body:
+        return body
+    from lxml import etree
+
+    from segur_ris._xml import parse_xml
+    from segur_ris.errors import XmlError
+
+    try:
+        root = parse_xml(body)
+    except XmlError:
+        return b"<!-- corps non XML: non enregistre -->"
+    for security in root.iter(f"{_WSSE}Security"):
+        for child in list(security):
+            security.remove(child)
+        security.append(etree.Comment(" jeton de securite retire de l'enregistrement "))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+
+
+def _action_name(headers: Mapping[str, str]) -> str:
+    """Last part of the SOAP 1.2 ``action`` parameter of the Content-Type (``exchange`` if
+    none)."""
+    from email.message import Message
+
+    message = Message()
+    for key, value in headers.items():
+        if key.lower() == "content-type":
+            message["content-type"] = value
+    action = message.get_param("action")
+    return action.rsplit(":", 1)[-1] if isinstance(action, str) and action else "exchange"
+
+
 class RecordingTransport:
     """Wraps a transport and writes every exchange to ``directory`` (evidence, demo artefacts).
 
     Files are ``NNN-<name>.request.xml`` / ``.response.xml`` where ``name`` is the last part of
-    the SOAP action. They contain patient data: keep them where patient data may be kept.
+    the SOAP action. Security tokens (``wsse:Security``) are removed before writing; the files
+    still contain patient data: keep them where patient data may be kept.
     """
 
     def __init__(self, inner: HttpTransport, directory: StrPath) -> None:
@@ -119,10 +157,9 @@ class RecordingTransport:
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
     ) -> HttpResponse:
         self._count += 1
-        action = headers.get("SOAPAction", "") or "exchange"
-        stem = os.path.join(self._dir, f"{self._count:03d}-{action.rsplit(':', 1)[-1]}")
+        stem = os.path.join(self._dir, f"{self._count:03d}-{_action_name(headers)}")
         with open(f"{stem}.request.xml", "wb") as fh:
-            fh.write(body)
+            fh.write(_redact_security(body))
         response = self._inner.post(url, body, headers, timeout)
         with open(f"{stem}.response.xml", "wb") as fh:
             fh.write(response.body)
