@@ -33,6 +33,7 @@ def parse_xml(
         tree = etree.fromstring(bytes(data), _PARSER).getroottree()
     except etree.XMLSyntaxError as exc:
         raise error(f"{what} mal formé: {exc}") from None
-    if getattr(tree.docinfo, "doctype", ""):
+    docinfo = tree.docinfo
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
         raise UnsafeXmlError(f"{what} refusé: déclaration DOCTYPE interdite (protection XXE)")
     return tree.getroot()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from segur_ris.codes import OID_INS_NIA, OID_INS_NIR, OID_INS_NIR_TEST
-from segur_ris.errors import InsNotQualifiedError, InvalidMatriculeError
+from segur_ris.codes import OID_INS_NIA, OID_INS_NIR, OID_INS_NIR_DEMO, OID_INS_NIR_TEST
+from segur_ris.errors import IdentityStatusError, InsNotQualifiedError, InvalidMatriculeError
 from segur_ris.ins import (
     IdentityAttribute,
     IdentityStatus,
@@ -73,8 +73,39 @@ def test_exports_refuse_non_qualified(export: object, name: str) -> None:
 
 @pytest.mark.parametrize("export", EXPORTS)
 def test_exports_refuse_bare_ins(export: object) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(InsNotQualifiedError, match="PatientIdentity attendu"):
         export(NIR)  # type: ignore[operator]
+
+
+def test_exports_under_the_target_environment_oid() -> None:
+    """INSi qualification returns …4.8; the DMP test platforms expect …4.10."""
+    from segur_ris.config import load_settings
+
+    identity = QUALIFIED
+    test_oid = load_settings(env="demo", environ={}).environment.ins.for_kind("NIR")
+    assert test_oid == OID_INS_NIR_DEMO
+    assert identity.ins is not None and identity.ins.oid == OID_INS_NIR_TEST
+    assert to_xds_patient_id(identity, oid=OID_INS_NIR).endswith(f"^^^&{OID_INS_NIR}&ISO^NH")
+    assert to_cda_id(identity, oid=test_oid)[0] == test_oid
+    assert f"ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO" in to_hl7_pid3(identity, oid=OID_INS_NIR)
+    with pytest.raises(InvalidMatriculeError, match="incompatible"):
+        to_hl7_pid3(identity, oid=OID_INS_NIA)  # a NIR never becomes a NIA
+    with pytest.raises(InvalidMatriculeError):
+        to_cda_id(identity, oid="1.2.3")
+
+
+def test_namespace_must_match_the_oid() -> None:
+    with pytest.raises(InvalidMatriculeError, match="incohérent"):
+        from_hl7_pid3("275126322074974^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.9&ISO^INS")
+    with pytest.raises(InvalidMatriculeError, match="incohérent"):
+        from_hl7_pid3("275126322074974^^^ASIP-SANTE-INS-NIA&1.2.250.1.213.1.4.8&ISO^INS")
+
+
+def test_pid32_accepts_none_and_refuses_garbage() -> None:
+    assert status_from_hl7(True, None) is IdentityStatus.PROVISOIRE
+    assert attributes_from_hl7(None) == frozenset()
+    with pytest.raises(IdentityStatusError):
+        attributes_from_hl7(5)  # type: ignore[arg-type]
 
 
 # --- HL7 v2 ---------------------------------------------------------------------------------

@@ -166,8 +166,29 @@ def test_with_insi_result_replaces_traits() -> None:
     assert identity.traits == INSI_TRAITS
     assert identity.ins == INS and identity.insi_verified
     assert identity.ipp == "123456"
-    with pytest.raises(TypeError):
+    with pytest.raises(IdentityStatusError):
         identity.with_insi_result("275126322074974", INSI_TRAITS)  # type: ignore[arg-type]
+
+
+def test_insi_result_of_another_person_is_never_attached() -> None:
+    """A document checked on DUPONT JEAN must not qualify the INS of ADRUN ZOE."""
+    dupont = IdentityTraits.create("Dupont", "Jean", "M", "1980-01-01")
+    checked = PatientIdentity(dupont).with_proof(ProofDocument.CARTE_NATIONALE_IDENTITE)
+    with pytest.raises(IdentityStatusError, match="ne correspond pas"):
+        checked.with_insi_result(INS, INSI_TRAITS)
+    same_sex_other_date = IdentityTraits.create("Adrun", "Zoe", "F", "1976-12-31")
+    with pytest.raises(IdentityStatusError, match="date de naissance"):
+        PatientIdentity(same_sex_other_date).with_insi_result(INS, INSI_TRAITS)
+
+
+def test_changed_traits_drop_the_document_check() -> None:
+    local = IdentityTraits.create("Adrun", "Zoe Marie", "F", "1975-12-31")
+    checked = PatientIdentity(local).with_proof(ProofDocument.PASSEPORT)
+    after = checked.with_insi_result(INS, INSI_TRAITS)
+    assert after.traits == INSI_TRAITS and after.proof is None
+    assert after.status is IdentityStatus.RECUPEREE  # re-check the document on INSi traits
+    same = PatientIdentity(TRAITS).with_proof(ProofDocument.PASSEPORT)
+    assert same.with_insi_result(INS, INSI_TRAITS).status is IdentityStatus.QUALIFIEE
 
 
 @pytest.mark.parametrize("doc", [d for d in ProofDocument if not d.high_trust])
@@ -237,8 +258,15 @@ def test_without_ins_downgrades() -> None:
 def test_invariants() -> None:
     with pytest.raises(IdentityStatusError):
         PatientIdentity(TRAITS, insi_verified=True)
-    with pytest.raises(TypeError):
+    with pytest.raises(IdentityStatusError):
         PatientIdentity("ADRUN")  # type: ignore[arg-type]
+    for bad in ({"nope"}, "douteuse", 5):
+        with pytest.raises(IdentityStatusError):
+            PatientIdentity(TRAITS, attributes=bad)  # type: ignore[arg-type]
+    with pytest.raises(IdentityStatusError):
+        PatientIdentity(TRAITS, proof="XX")  # type: ignore[arg-type]
+    with pytest.raises(IdentityStatusError):
+        PatientIdentity(TRAITS).with_attribute("x")
     identity = PatientIdentity(TRAITS, attributes={IdentityAttribute.HOMONYME})  # type: ignore[arg-type]
     assert isinstance(identity.attributes, frozenset)
     with pytest.raises(dataclasses.FrozenInstanceError):

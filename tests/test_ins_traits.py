@@ -222,3 +222,18 @@ def test_direct_construction_is_validated() -> None:
     with pytest.raises(IdentityTraitsError) as info:
         IdentityTraits("ADRUN", ("ZOE",), Sexe.F, date, "2c020")
     assert info.value.field == "lieu_naissance"
+
+
+@pytest.mark.parametrize("lieu", ["٦٣٢٢٠", "2A０２０", "63220\n"])
+def test_birth_place_digits_are_ascii(lieu: str) -> None:
+    if lieu.strip() == "63220":  # surrounding white space is trimmed, not an error
+        assert IdentityTraits.create("A", "B", "M", "1980-01-01", lieu).lieu_naissance == "63220"
+        return
+    with pytest.raises(IdentityTraitsError, match=r"lieu|COG"):
+        IdentityTraits.create("A", "B", "M", "1980-01-01", lieu)
+
+
+@pytest.mark.parametrize("date", ["١٩٨٠-٠١-٠١", "1980-01-01\n1"])
+def test_birth_date_digits_are_ascii(date: str) -> None:
+    with pytest.raises(IdentityTraitsError):
+        BirthDate.parse(date)

@@ -10,9 +10,11 @@ import pytest
 from lxml import etree
 
 from segur_ris.errors import (
+    IdentityTraitsError,
     InsiFault,
     InsiResponseError,
     InsiTransportError,
+    InvalidMatriculeError,
     SegurError,
     UnsafeXmlError,
 )
@@ -250,7 +252,11 @@ def test_historical_ins_with_bad_key_warns_not_fails() -> None:
         result = parse_response(data)
     assert result.ins is not None and result.ins.value == "181036322045676"
     assert [h.value for h in result.historiques] == ["281036322045610"]
-    assert result.message_id == "uuid:42"
+    assert result.relates_to == "uuid:42"
+    with pytest.warns(InsKeyWarning):
+        assert parse_response(data, message_id="uuid:42").found
+    with pytest.raises(InsiResponseError, match="RelatesTo"):
+        parse_response(data, message_id="uuid:other")
 
 
 def test_active_ins_with_bad_key_as_in_cnda_case_2_08_warns() -> None:
@@ -363,3 +369,37 @@ def test_xxe_is_refused() -> None:
     )
     with pytest.raises(UnsafeXmlError):
         parse_response(evil)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"nir": "27512632207", "cle": "4974"}, InvalidMatriculeError),
+        ({"nir": 2751263220749, "cle": "74"}, InvalidMatriculeError),
+        ({"cle": None}, InvalidMatriculeError),
+        ({"cle": "75"}, InvalidMatriculeError),
+        ({"date_naissance": "1975-12-31"}, IdentityTraitsError),
+        ({"rang_naissance": "abc"}, IdentityTraitsError),
+        ({"nir_od": "1750163220748"}, InvalidMatriculeError),
+        ({"nom_naissance": "R2D2"}, IdentityTraitsError),
+    ],
+)
+def test_bad_vitale_queries(kwargs: dict[str, object], error: type[Exception]) -> None:
+    base: dict[str, object] = {
+        "nir": "2751263220749",
+        "cle": "74",
+        "date_naissance": BirthDate.parse("1975-12-31"),
+    }
+    with pytest.raises(error):
+        VitaleQuery(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+def test_vitale_query_normalises_the_name() -> None:
+    query = VitaleQuery("2751263220749", "74", BirthDate.parse("1975-12-31"), nom_naissance="Adrün")
+    assert query.nom_naissance == "ADRUN"
+
+
+def test_fault_severity_qname_prefix_is_dropped() -> None:
+    with pytest.raises(InsiFault) as info:
+        parse_response(fault("siram_40", "insi_102", severite="siram:fatale"), status=500)
+    assert info.value.severity == "fatale"

@@ -17,9 +17,8 @@ from lxml import etree
 
 from segur_ris.codes import OID_INS_NIA, OID_INS_NIR
 from segur_ris.errors import ConfigError
+from segur_ris.insi import ACTION_CARTE_VITALE, ACTION_TRAITS
 from segur_ris.sandbox import (
-    ACTION_CARTE_VITALE,
-    ACTION_TRAITS,
     CNDA_IDENTITIES,
     InsiSandbox,
     InsiSandboxCore,

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from segur_ris.codes import OID_INS_NIA, PATIENT_MSSANTE_DOMAIN
-from segur_ris.errors import InvalidMatriculeError
+from segur_ris.errors import IdentityStatusError, InsNotQualifiedError, InvalidMatriculeError
 from segur_ris.ins._identity import IdentityAttribute, IdentityStatus, Ins, PatientIdentity
+from segur_ris.ins._matricule import InsKind
 
 __all__ = [
     "attributes_from_hl7",
@@ -40,13 +41,24 @@ _PID32_ATTRIBUTES = {
 _PID32_TO_ATTRIBUTE = {code: attr for attr, code in _PID32_ATTRIBUTES.items()}
 
 
-def _qualified(identity: PatientIdentity) -> Ins:
+def _qualified(identity: PatientIdentity, oid: str | None = None) -> Ins:
+    """The INS to export, under ``oid`` when given (the target environment's OID for the same
+    kind, e.g. ``settings.environment.ins.for_kind(ins.kind)``: the INSi qualification
+    platform returns 1.2.250.1.213.1.4.8 where the DMP test platforms expect …4.10)."""
     if not isinstance(identity, PatientIdentity):
-        raise TypeError(
+        raise InsNotQualifiedError(
             f"PatientIdentity attendu, pas {type(identity).__name__} "
             "(seule une identité qualifiée est exportée avec son INS)"
         )
-    return identity.qualified_ins()
+    ins = identity.qualified_ins()
+    if oid is None or oid == ins.oid:
+        return ins
+    target = Ins(ins.matricule, oid)  # rule "oid" when not an INS OID
+    if target.kind is not ins.kind:
+        raise InvalidMatriculeError(
+            f"OID {oid} ({target.kind.value}) incompatible avec un INS {ins.kind.value}", rule="oid"
+        )
+    return target
 
 
 def _format_error(message: str) -> InvalidMatriculeError:
@@ -77,18 +89,23 @@ def _parse_cx(cx: str, allowed_types: frozenset[str], *, historical: bool) -> In
     value = components[0]
     if value in ("", '""'):
         raise _format_error(f"{cx!r}: matricule INS vide (CX-1)")
-    return Ins.parse(value, oid, historical=historical)
+    ins = Ins.parse(value, oid, historical=historical)
+    namespace = authority[0]
+    expected = HL7_NAMESPACE_NIA if ins.kind is InsKind.NIA else HL7_NAMESPACE_NIR
+    if namespace and namespace != expected:
+        raise _format_error(f"{cx!r}: espace de noms {namespace!r} incohérent avec l'OID {oid}")
+    return ins
 
 
 # --- HL7 v2 ---------------------------------------------------------------------------------
 
 
-def to_hl7_pid3(identity: PatientIdentity) -> str:
+def to_hl7_pid3(identity: PatientIdentity, *, oid: str | None = None) -> str:
     """The PID-3 repetition ``<INS>^^^ASIP-SANTE-INS-NIR&<OID>&ISO^INS`` (``…-NIA`` for a NIA).
 
     Raises :class:`InsNotQualifiedError` unless the identity is qualifiée.
     """
-    ins = _qualified(identity)
+    ins = _qualified(identity, oid)
     namespace = HL7_NAMESPACE_NIA if ins.oid == OID_INS_NIA else HL7_NAMESPACE_NIR
     return f"{ins.value}^^^{namespace}&{ins.oid}&ISO^INS"
 
@@ -112,12 +129,17 @@ def hl7_pid32(identity: PatientIdentity) -> tuple[str, ...]:
     return (reliability, *codes)
 
 
-def _pid32_codes(pid32: Sequence[str] | str) -> set[str]:
-    items = pid32.split("~") if isinstance(pid32, str) else pid32
-    return {str(item).strip().upper() for item in items}
+def _pid32_codes(pid32: Sequence[str] | str | None) -> set[str]:
+    if pid32 is None:
+        return set()
+    if isinstance(pid32, str):
+        return {item.strip().upper() for item in pid32.split("~")}
+    if not isinstance(pid32, Sequence | set | frozenset):
+        raise IdentityStatusError(f"PID-32: liste de codes attendue, pas {type(pid32).__name__}")
+    return {str(item).strip().upper() for item in pid32}
 
 
-def status_from_hl7(pid3_has_ins: bool, pid32: Sequence[str] | str) -> IdentityStatus:
+def status_from_hl7(pid3_has_ins: bool, pid32: Sequence[str] | str | None) -> IdentityStatus:
     """The status a receiver can infer: ``VALI`` + INS → qualifiée, ``VALI`` alone → validée,
     anything else → provisoire (``DOUT``/``FICT`` also force provisoire). A receiver cannot
     tell *récupérée*. A ``~``-separated string is accepted for ``pid32``."""
@@ -127,7 +149,7 @@ def status_from_hl7(pid3_has_ins: bool, pid32: Sequence[str] | str) -> IdentityS
     return IdentityStatus.QUALIFIEE if pid3_has_ins else IdentityStatus.VALIDEE
 
 
-def attributes_from_hl7(pid32: Sequence[str] | str) -> frozenset[IdentityAttribute]:
+def attributes_from_hl7(pid32: Sequence[str] | str | None) -> frozenset[IdentityAttribute]:
     """The RNIV attributes carried by PID-32 (``DOUT``, ``FICT``, ``HOMA``)."""
     codes = _pid32_codes(pid32)
     return frozenset(attr for code, attr in _PID32_TO_ATTRIBUTE.items() if code in codes)
@@ -136,9 +158,9 @@ def attributes_from_hl7(pid32: Sequence[str] | str) -> frozenset[IdentityAttribu
 # --- CDA --------------------------------------------------------------------------------------
 
 
-def to_cda_id(identity: PatientIdentity) -> tuple[str, str]:
+def to_cda_id(identity: PatientIdentity, *, oid: str | None = None) -> tuple[str, str]:
     """``(root, extension)`` = (OID, 15-character INS) for ``recordTarget/patientRole/id``."""
-    ins = _qualified(identity)
+    ins = _qualified(identity, oid)
     return ins.oid, ins.value
 
 
@@ -152,15 +174,15 @@ def from_cda_id(root: str, extension: str, *, historical: bool = False) -> Ins:
 # --- IHE XDS / VIHF ---------------------------------------------------------------------------
 
 
-def to_xds_patient_id(identity: PatientIdentity) -> str:
+def to_xds_patient_id(identity: PatientIdentity, *, oid: str | None = None) -> str:
     """The XDS ``patientId`` ``<INS>^^^&<OID>&ISO^NH`` (also the VIHF resource-id)."""
-    ins = _qualified(identity)
+    ins = _qualified(identity, oid)
     return f"{ins.value}^^^&{ins.oid}&ISO^NH"
 
 
-def to_vihf_resource_id(identity: PatientIdentity) -> str:
+def to_vihf_resource_id(identity: PatientIdentity, *, oid: str | None = None) -> str:
     """The VIHF ``urn:oasis:names:tc:xacml:2.0:resource:resource-id`` value (XDS format)."""
-    return to_xds_patient_id(identity)
+    return to_xds_patient_id(identity, oid=oid)
 
 
 def from_xds_patient_id(cx: str, *, historical: bool = False) -> Ins:

@@ -147,18 +147,22 @@ class PatientIdentity:
 
     def __post_init__(self) -> None:
         if not isinstance(self.traits, IdentityTraits):
-            raise TypeError("traits: IdentityTraits attendu")
+            raise IdentityStatusError("traits: IdentityTraits attendu")
         if self.ins is not None and not isinstance(self.ins, Ins):
-            raise TypeError("ins: Ins attendu")
+            raise IdentityStatusError("ins: Ins attendu")
         if self.insi_verified and self.ins is None:
             raise IdentityStatusError("une identité vérifiée par l'INSi doit porter son INS")
         if self.proof is not None:
-            object.__setattr__(self, "proof", ProofDocument(self.proof))
+            object.__setattr__(self, "proof", _proof(self.proof))
         if self.proof_for_minor and (self.proof is None or not self.proof.minor_proof):
             raise IdentityStatusError(
                 "proof_for_minor n'a de sens qu'avec un livret de famille ou un acte de naissance"
             )
-        attributes = frozenset(IdentityAttribute(a) for a in self.attributes)
+        if isinstance(self.attributes, str) or not isinstance(
+            self.attributes, frozenset | set | tuple | list
+        ):
+            raise IdentityStatusError("attributes: ensemble d'IdentityAttribute attendu")
+        attributes = frozenset(_attribute(a) for a in self.attributes)
         object.__setattr__(self, "attributes", attributes)
 
     @property
@@ -194,10 +198,30 @@ class PatientIdentity:
         return self.ins
 
     def with_insi_result(self, ins: Ins, traits: IdentityTraits) -> PatientIdentity:
-        """The identity after a successful INSi call: INSi traits and INS, ``insi_verified``."""
+        """The identity after a successful INSi call: INSi traits and INS, ``insi_verified``.
+
+        The INSi answer must be about this person: a different sexe or date de naissance raises
+        :class:`IdentityStatusError` (never attach another person's INS). When the INSi traits
+        differ from the local ones in any way, the identity document check no longer covers
+        them: ``proof`` is dropped and must be done again on the INSi traits (RNIV).
+        """
         if not isinstance(ins, Ins) or not isinstance(traits, IdentityTraits):
-            raise TypeError("with_insi_result(Ins, IdentityTraits)")
-        return dataclasses.replace(self, ins=ins, traits=traits, insi_verified=True)
+            raise IdentityStatusError("with_insi_result(Ins, IdentityTraits) attendu")
+        local = self.traits
+        for label, mine, theirs in (
+            ("sexe", local.sexe, traits.sexe),
+            ("date de naissance", local.date_naissance, traits.date_naissance),
+        ):
+            if mine != theirs:
+                raise IdentityStatusError(
+                    f"l'identité renvoyée par l'INSi ne correspond pas ({label}: {theirs} "
+                    f"au lieu de {mine}): INS non rattaché"
+                )
+        if traits == local:
+            return dataclasses.replace(self, ins=ins, insi_verified=True)
+        return dataclasses.replace(
+            self, ins=ins, traits=traits, insi_verified=True, proof=None, proof_for_minor=False
+        )
 
     def with_proof(self, doc: ProofDocument | str, *, minor: bool = False) -> PatientIdentity:
         """The identity checked against ``doc``.
@@ -205,10 +229,7 @@ class PatientIdentity:
         Raises :class:`IdentityStatusError` unless ``doc`` is high-trust, or ``minor`` is true
         and ``doc`` is a minor-only document (livret de famille, extrait d'acte de naissance).
         """
-        try:
-            document = ProofDocument(doc)
-        except ValueError:
-            raise IdentityStatusError(f"justificatif d'identité inconnu: {doc!r}") from None
+        document = _proof(doc)
         if document.high_trust:
             return dataclasses.replace(self, proof=document, proof_for_minor=False)
         if minor and document.minor_proof:
@@ -221,12 +242,27 @@ class PatientIdentity:
 
     def with_attribute(self, attr: IdentityAttribute | str) -> PatientIdentity:
         """The identity with one more RNIV attribute (douteuse, fictive, homonyme)."""
-        return dataclasses.replace(self, attributes=self.attributes | {IdentityAttribute(attr)})
+        return dataclasses.replace(self, attributes=self.attributes | {_attribute(attr)})
 
     def without_attribute(self, attr: IdentityAttribute | str) -> PatientIdentity:
         """The identity without attribute ``attr``."""
-        return dataclasses.replace(self, attributes=self.attributes - {IdentityAttribute(attr)})
+        return dataclasses.replace(self, attributes=self.attributes - {_attribute(attr)})
 
     def without_ins(self) -> PatientIdentity:
         """The identity with its INS removed (qualifiée → validée, récupérée → provisoire)."""
         return dataclasses.replace(self, ins=None, insi_verified=False)
+
+
+def _proof(value: str) -> ProofDocument:
+    try:
+        return ProofDocument(value)
+    except ValueError:
+        raise IdentityStatusError(f"justificatif d'identité inconnu: {value!r}") from None
+
+
+def _attribute(value: str) -> IdentityAttribute:
+    try:
+        return IdentityAttribute(value)
+    except ValueError:
+        known = ", ".join(a.value for a in IdentityAttribute)
+        raise IdentityStatusError(f"attribut d'identité inconnu {value!r} ({known})") from None

@@ -18,10 +18,11 @@ from segur_ris.errors import IdentityTraitsError
 
 __all__ = ["BirthDate", "IdentityTraits", "Sexe", "normalize_name"]
 
-NAME_PATTERN = re.compile(r"^[A-Z]+(?:(?:-{1,2}|[' ])[A-Z]+)*$")
-_COG_PATTERN = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
-_INSI_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_HL7_DATE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?$")
+# re.ASCII: \d is [0-9] only (no Arabic-Indic or full-width digits); \Z: no trailing newline.
+NAME_PATTERN = re.compile(r"^[A-Z]+(?:(?:-{1,2}|[' ])[A-Z]+)*\Z", re.ASCII)
+_COG_PATTERN = re.compile(r"^(?:\d{5}|2[AB]\d{3})\Z", re.ASCII)
+_INSI_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\Z", re.ASCII)
+_HL7_DATE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?\Z", re.ASCII)
 
 # Letters that Unicode decomposition does not reduce to A-Z.
 _SPECIAL_LETTERS = str.maketrans(

@@ -118,7 +118,9 @@ class InsiClient:
             response.status,
             (time.perf_counter() - started) * 1000,
         )
-        return parse_response(response.body, status=response.status, prenom=prenom)
+        return parse_response(
+            response.body, status=response.status, prenom=prenom, message_id=request.message_id
+        )
 
     def search_once(self, traits: IdentityTraits, *, prenom: str | None = None) -> InsiResult:
         """One ``rechercherInsAvecTraitsIdentite`` call with one ``Prenom`` value."""

@@ -296,7 +296,9 @@ def _fault(fault: etree._Element) -> InsiFault:
     message = reason
     if erreur is not None:
         code = erreur.get("code")
-        severity = erreur.get("severite")
+        severity = erreur.get("severite")  # an xs:QName: keep the local part
+        if severity and ":" in severity:
+            severity = severity.split(":", 1)[1]
         if erreur.text and erreur.text.strip():
             message = f"{reason}: {erreur.text.strip()}"
     return InsiFault(
@@ -312,10 +314,12 @@ def parse_response(
     *,
     status: int = 200,
     prenom: str | None = None,
+    message_id: str | None = None,
 ) -> InsiResult:
     """Read an INSi answer: a :class:`InsiResult`, or raise :class:`InsiFault` for a SOAP fault,
     :class:`InsiTransportError` for a non-SOAP HTTP error, :class:`InsiResponseError` for
-    anything malformed or unexpected."""
+    anything malformed or unexpected — including an answer whose ``wsa:RelatesTo`` names
+    another request than ``message_id`` (when both are known)."""
     try:
         root = parse_xml(body, what="réponse INSi", error=InsiResponseError)
     except InsiResponseError:
@@ -346,9 +350,13 @@ def parse_response(
         raise InsiResponseError(f"réponse INSi: CodeCR inconnu {raw_code!r}") from None
     libelle = _text(cr, "LibelleCR") or ""
     relates = root.find(f"{_S}Header/{{{NS_WSA}}}RelatesTo")
-    message_id = relates.text.strip() if relates is not None and relates.text else None
+    relates_to = relates.text.strip() if relates is not None and relates.text else None
+    if message_id and relates_to and relates_to != message_id:
+        raise InsiResponseError(
+            f"réponse INSi: RelatesTo {relates_to!r} ne correspond pas à la requête {message_id!r}"
+        )
     if code is not CodeCR.OK:
-        return InsiResult(code, libelle, message_id=message_id, prenom_envoye=prenom)
+        return InsiResult(code, libelle, relates_to=relates_to, prenom_envoye=prenom)
     individu = parts.get("INDIVIDU")
     if individu is None:
         raise InsiResponseError("réponse INSi: CodeCR 00 sans INDIVIDU")
@@ -368,6 +376,6 @@ def parse_response(
         ins=_ins(actif, "INSACTIF", historical=True),
         historiques=historiques,
         traits=_traits(tiq),
-        message_id=message_id,
+        relates_to=relates_to,
         prenom_envoye=prenom,
     )

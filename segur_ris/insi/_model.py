@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from segur_ris.config import Settings
-from segur_ris.ins import BirthDate, IdentityTraits, Ins, parse_matricule
+from segur_ris.errors import IdentityTraitsError, InvalidMatriculeError
+from segur_ris.ins import BirthDate, IdentityTraits, Ins, normalize_name, parse_matricule
 
 __all__ = [
     "CodeCR",
@@ -69,9 +70,30 @@ class VitaleQuery:
     cle_od: str | None = None
 
     def __post_init__(self) -> None:
-        parse_matricule(self.nir + self.cle)  # raises InvalidMatriculeError naming the rule
-        if self.nir_od is not None:
-            parse_matricule(self.nir_od + (self.cle_od or ""))
+        _check_nir(self.nir, self.cle, "")
+        if self.nir_od is not None or self.cle_od is not None:
+            _check_nir(self.nir_od, self.cle_od, " de l'ouvrant droit")
+        if not isinstance(self.date_naissance, BirthDate):
+            raise IdentityTraitsError("BirthDate attendu", field="date_naissance")
+        rang = self.rang_naissance
+        if rang is not None and not (isinstance(rang, str) and rang.isascii() and rang.isdigit()):
+            raise IdentityTraitsError(
+                f"rang de naissance {rang!r}: chiffres attendus", field="rang"
+            )
+        if self.nom_naissance is not None:
+            object.__setattr__(self, "nom_naissance", normalize_name(self.nom_naissance))
+
+
+def _check_nir(nir: object, cle: object, whose: str) -> None:
+    """A 13-character NIR and its 2-digit key, each checked on its own (not concatenated)."""
+    if not isinstance(nir, str) or not isinstance(cle, str):
+        raise InvalidMatriculeError(f"NIR et clé{whose}: chaînes attendues", rule="characters")
+    if len(nir) != 13 or len(cle) != 2:
+        raise InvalidMatriculeError(
+            f"NIR{whose}: 13 caractères et clé de 2 chiffres attendus ({len(nir)} + {len(cle)})",
+            rule="length",
+        )
+    parse_matricule(nir + cle)  # the remaining rules (characters, sex, month, key…)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +123,7 @@ class InsiResult:
     ins: Ins | None = None
     historiques: tuple[Ins, ...] = ()
     traits: IdentityTraits | None = None
-    message_id: str | None = None
+    relates_to: str | None = None  #: ``wsa:RelatesTo`` of the answer (the request MessageID)
     prenom_envoye: str | None = field(default=None, compare=False)  #: the Prenom sent for this call
 
     @property
@@ -130,7 +152,7 @@ class InsiResult:
                 "lieu_naissance": traits.lieu_naissance,
             },
             "prenom_envoye": self.prenom_envoye,
-            "message_id": self.message_id,
+            "relates_to": self.relates_to,
         }
 
 

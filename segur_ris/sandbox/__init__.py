@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from segur_ris.sandbox._identities import CNDA_IDENTITIES, SandboxIdentity, SandboxIns
 from segur_ris.sandbox._insi import (
-    ACTION_CARTE_VITALE,
-    ACTION_TRAITS,
     ALLOWED_CLIENT_CNS,
     InsiSandbox,
     InsiSandboxCore,
@@ -23,8 +21,6 @@ from segur_ris.sandbox._insi import (
 from segur_ris.sandbox._pki import ClientCredential, TestPki, generate_test_pki
 
 __all__ = [
-    "ACTION_CARTE_VITALE",
-    "ACTION_TRAITS",
     "ALLOWED_CLIENT_CNS",
     "CNDA_IDENTITIES",
     "ClientCredential",

@@ -61,7 +61,10 @@ from typing import cast
 
 from lxml import etree
 
+from segur_ris._xml import parse_xml
 from segur_ris.codes import OID_INS_NIA
+from segur_ris.errors import XmlError
+from segur_ris.insi import ACTION_CARTE_VITALE, ACTION_TRAITS
 from segur_ris.sandbox._identities import CNDA_IDENTITIES, SandboxIdentity, SandboxIns
 from segur_ris.sandbox._pki import TestPki
 from segur_ris.sandbox._server import (
@@ -72,8 +75,6 @@ from segur_ris.sandbox._server import (
 )
 
 __all__ = [
-    "ACTION_CARTE_VITALE",
-    "ACTION_TRAITS",
     "ALLOWED_CLIENT_CNS",
     "InsiSandbox",
     "InsiSandboxCore",
@@ -95,8 +96,6 @@ NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-se
 NS_SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
-ACTION_TRAITS = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
-ACTION_CARTE_VITALE = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecCarteVitale"
 _FAULT_ACTION = "http://www.w3.org/2005/08/addressing/soap/fault"
 #: The only client-certificate CNs the INSi accepts.
 ALLOWED_CLIENT_CNS = frozenset({"INSI-AUTO", "INSI-MANU"})
@@ -186,22 +185,11 @@ def _children(element: etree._Element) -> list[etree._Element]:
 
 
 def _parse_xml(body: bytes) -> etree._Element:
-    """Parse ``body`` without DTD, entities or network access; refuse any DOCTYPE."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise _Fault(_NOT_SOAP, "DOCTYPE/ENTITY interdits dans un message SOAP")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    """Parse ``body`` with the SDK's XXE-safe parser; any refusal becomes an ``insi_102`` fault."""
     try:
-        root = etree.fromstring(body, parser)
-    except etree.XMLSyntaxError as exc:
-        raise _Fault(_NOT_SOAP, f"message non XML: {exc}") from None
-    if root is None:
-        raise _Fault(_NOT_SOAP, "message vide")
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None:  # set for every DOCTYPE, whatever the encoding
-        raise _Fault(_NOT_SOAP, "DOCTYPE interdit dans un message SOAP")
-    return root
+        return parse_xml(body, what="message SOAP")
+    except XmlError as exc:
+        raise _Fault(_NOT_SOAP, exc.message) from None
 
 
 class InsiSandboxCore:
