@@ -151,11 +151,15 @@ def run_demo(output: Path, *, on_step: Callable[[DemoStep], None] | None = None)
                 qualified = state["identity"].with_proof(ProofDocument.CARTE_NATIONALE_IDENTITE)
                 _expect(qualified.is_qualified, qualified.status.value)
                 state["identity"] = qualified
+                # exports use the environment's INS OID (the INSi returns the production one)
+                oid = settings.environment.ins.for_kind(qualified.qualified_ins().kind)
                 exports = {
-                    "HL7 PID-3": to_hl7_pid3(qualified),
+                    "HL7 PID-3": to_hl7_pid3(qualified, oid=oid),
                     "HL7 PID-32": "~".join(hl7_pid32(qualified)),
-                    "CDA patientRole/id": "root={} extension={}".format(*to_cda_id(qualified)),
-                    "XDS patientId": to_xds_patient_id(qualified),
+                    "CDA patientRole/id": "root={} extension={}".format(
+                        *to_cda_id(qualified, oid=oid)
+                    ),
+                    "XDS patientId": to_xds_patient_id(qualified, oid=oid),
                     "MSSanté patient": to_mssante_patient_address(qualified),
                 }
                 step.details.extend(f"{k}: {v}" for k, v in exports.items())

@@ -27,7 +27,13 @@ def test_check_invalid_plain(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_json_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ins", "check", "2 07 05 85 756 270 97", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data == {"valid": True, "kind": "NIR", "key": "97", "errors": [], "warnings": []}
+    assert {k: data[k] for k in ("valid", "kind", "key", "errors")} == {
+        "valid": True,
+        "kind": "NIR",
+        "key": "97",
+        "errors": [],
+    }
+    assert data["warnings"] == ["kind: NIR déduit du premier chiffre, sans OID (l'OID fait foi)"]
 
 
 def test_check_json_nia_by_oid(capsys: pytest.CaptureFixture[str]) -> None:

@@ -219,12 +219,14 @@ def test_parse_rejects_non_str() -> None:
 
 
 def test_as_dict() -> None:
-    assert check_matricule("2 79 03 51 215 189 89").as_dict() == {
+    assert check_matricule("2 79 03 51 215 189 89", oid="1.2.250.1.213.1.4.10").as_dict() == {
         "valid": True,
         "kind": "NIR",
         "key": "89",
         "errors": [],
         "warnings": [],
     }
+    guessed = check_matricule("279035121518989").as_dict()
+    assert guessed["kind"] == "NIR" and guessed["warnings"][0].startswith("kind: ")
     data = check_matricule("x").as_dict()
     assert data["valid"] is False and data["kind"] is None and data["key"] is None

@@ -250,13 +250,15 @@ def check_matricule(text: str, *, oid: str | None = None) -> MatriculeCheck:
         errors.append("characters: le matricule INS doit être une chaîne")
         return MatriculeCheck(False, kind, None, tuple(errors))
     value = _clean(text)
+    warnings: tuple[str, ...] = ()
     if kind is None and oid is None and value[:1] in _DIGITS:
         kind = InsKind.NIA if value[0] in "78" else InsKind.NIR
+        warnings = (f"kind: {kind.value} déduit du premier chiffre, sans OID (l'OID fait foi)",)
     if len(value) != 15:
         errors.append(
             f"length: un matricule INS compte 15 caractères (NIR 13 + clé 2), pas {len(value)}"
         )
-        return MatriculeCheck(False, kind, None, tuple(errors))
+        return MatriculeCheck(False, kind, None, tuple(errors), warnings)
     nir, key = value[:13], value[13:]
     problems = _nir_problems(nir)
     errors.extend(f"{rule}: {message}" for rule, message in problems)
@@ -265,4 +267,4 @@ def check_matricule(text: str, *, oid: str | None = None) -> MatriculeCheck:
         errors.append(f"characters: clé {key!r} non numérique")
     elif computed is not None and key != computed:
         errors.append(f"key: clé {key} attendue {computed}")
-    return MatriculeCheck(not errors, kind, computed, tuple(errors))
+    return MatriculeCheck(not errors, kind, computed, tuple(errors), warnings)
