@@ -15,6 +15,7 @@ No OID or URL lives in the SDK's logic: code reads them from :class:`Settings`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -121,9 +122,14 @@ class Settings:
         return dataclasses.replace(self, environment=env)
 
 
+@functools.cache
+def _defaults_text() -> str:
+    return resources.files("segur_ris").joinpath("_data/environments.toml").read_text("utf-8")
+
+
 def _defaults() -> dict[str, Any]:
-    text = resources.files("segur_ris").joinpath("_data/environments.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    """A fresh copy of the shipped defaults (callers merge into it)."""
+    return tomllib.loads(_defaults_text())
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
