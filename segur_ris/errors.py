@@ -17,6 +17,7 @@ __all__ = [
     "DicomError",
     "DmpError",
     "Hl7Error",
+    "Hl7ParseError",
     "IdentityStatusError",
     "IdentityTraitsError",
     "InsError",
@@ -27,6 +28,8 @@ __all__ = [
     "InsiTimeout",
     "InsiTransportError",
     "InvalidMatriculeError",
+    "MllpError",
+    "MllpTimeout",
     "MssanteError",
     "PdfError",
     "PscError",
@@ -161,6 +164,35 @@ class InsiTimeout(InsiTransportError, TransportTimeout):
 
 class Hl7Error(SegurError):
     """HL7 v2 errors; ``code`` is the acknowledgement code (``AE``/``AR``) or a table 0357 code."""
+
+
+class Hl7ParseError(Hl7Error, ValueError):
+    """An ER7 message cannot be read (no MSH, bad encoding characters, undecodable text…).
+
+    ``code`` is the HL7 table 0357 error code (``100`` segment sequence error, ``102`` data type
+    error, ``207`` application internal error…); ``segment``/``field`` locate the problem
+    when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = "102",
+        segment: str | None = None,
+        field: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.segment = segment
+        self.field = field
+
+
+class MllpError(Hl7Error, TransportError):
+    """MLLP framing or connection error (oversize frame, bytes outside a frame, peer gone)."""
+
+
+class MllpTimeout(MllpError, TransportTimeout):
+    """An MLLP peer did not send or answer in time."""
 
 
 class CdaError(SegurError):
