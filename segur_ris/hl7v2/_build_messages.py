@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
+from segur_ris.codes import HL7_TABLE_0357
 from segur_ris.errors import Hl7Error, Hl7ParseError, InsNotQualifiedError
 from segur_ris.hl7v2._build import (
     AssigningAuthority,
@@ -34,6 +35,7 @@ from segur_ris.hl7v2._build import (
     hl7_datetime,
 )
 from segur_ris.hl7v2._er7 import Message, parse_message
+from segur_ris.hl7v2._volet import METADMPMSS_CODES
 from segur_ris.ins import Ins, InsKind, PatientIdentity, hl7_pid32, to_hl7_pid3
 from segur_ris.ins import to_mssante_patient_address as _patient_address
 
@@ -105,23 +107,6 @@ def _text(value: object, name: str, *, required: bool = True) -> None:
 AckCode = Literal["AA", "AE", "AR", "CA", "CE", "CR"]
 _ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})
 
-#: HL7 table 0357 (message error condition codes) → text.
-_TABLE_0357 = {
-    "0": "Message accepted",
-    "100": "Segment sequence error",
-    "101": "Required field missing",
-    "102": "Data type error",
-    "103": "Table value not found",
-    "200": "Unsupported message type",
-    "201": "Unsupported event code",
-    "202": "Unsupported processing id",
-    "203": "Unsupported version id",
-    "204": "Unknown key identifier",
-    "205": "Duplicate key identifier",
-    "206": "Application record locked",
-    "207": "Application internal error",
-}
-
 
 @runtime_checkable
 class ErrSource(Protocol):
@@ -183,7 +168,7 @@ class ErrDetail:
                     self.component,
                 )
             )
-        text = self.text if self.text is not None else _TABLE_0357.get(self.code, "")
+        text = self.text if self.text is not None else HL7_TABLE_0357.get(self.code, "")
         application: FieldValue = None
         if self.application_code or self.application_text:
             application = (
@@ -279,14 +264,14 @@ def build_error_ack(data: bytes, exc: Exception) -> bytes:
     message = str(exc) or type(exc).__name__
     if isinstance(exc, Hl7ParseError):
         detail = ErrDetail(
-            code=exc.code if exc.code in _TABLE_0357 else "100",
+            code=exc.code if exc.code in HL7_TABLE_0357 else "100",
             segment=exc.segment,
             field=exc.field,
             sequence=1 if exc.segment else None,
             diagnostic=message,
         )
         return build_ack(original, "AR", errors=[detail])
-    code = exc.code if isinstance(exc, Hl7Error) and exc.code in _TABLE_0357 else None
+    code = exc.code if isinstance(exc, Hl7Error) and exc.code in HL7_TABLE_0357 else None
     return build_ack(original, "AE", errors=[ErrDetail(code=code or "207", diagnostic=message)])
 
 
@@ -579,20 +564,7 @@ class Recipient:
 
 
 #: MetaDMPMSS codes and labels, in the order of the volet (never change it).
-META_DMP_MSS_ORDER: tuple[tuple[str, str], ...] = (
-    ("MASQUE_PS", "Masqué aux professionnels de Santé"),
-    ("INVISIBLE_PATIENT", "Document Non Visible par le patient"),
-    ("INVISIBLE_REP_LEGAUX", "Non visible par les représentants Légaux du patient"),
-    ("CONNEXION_SECRETE", "Connexion Secrete"),
-    ("MODIF_CONF_CODE", "Modification Confidentiality Code"),
-    ("DESTDMP", "Destinataire DMP"),
-    ("DESTMSSANTEPS", "Destinataire (Professionnel de Santé, organisation ou BAL applicative)"),
-    ("DESTMSSANTEPAT", "Destinataire Patient"),
-    ("ACK_RECEPTION", "Accusé de réception"),
-    ("ACK_LECTURE_MSS", "Accusé de lecture"),
-    ("CORPSMAIL_PS", "Corps du mail pour un PS"),
-    ("CORPSMAIL_PATIENT", "Corps du mail pour le patient"),
-)
+META_DMP_MSS_ORDER: tuple[tuple[str, str], ...] = tuple((c.code, c.label) for c in METADMPMSS_CODES)
 
 
 @dataclass(frozen=True, slots=True)

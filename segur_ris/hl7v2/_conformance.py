@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from segur_ris.codes import HL7_TABLE_0357
 from segur_ris.errors import Hl7ParseError, InvalidMatriculeError
 from segur_ris.hl7v2._er7 import Message, Segment
 from segur_ris.hl7v2._segments import ObxView, OrcView, PrtView, ins_of_cx
@@ -32,13 +33,13 @@ from segur_ris.hl7v2._views import (
     patient_identity,
     read_message,
 )
+from segur_ris.hl7v2._volet import METADMPMSS_CODES
 
 __all__ = [
     "DATE_FIELDS",
     "ED_ENCODING",
     "EVENT_STRUCTURES",
     "FIELD_RULES",
-    "HL7_ERROR_CODES",
     "METADMPMSS_FORBIDDEN",
     "METADMPMSS_ORDER",
     "METADMPMSS_REQUIRED",
@@ -53,19 +54,6 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
-
-#: HL7 table 0357 (message error condition codes) used in ERR-3.
-HL7_ERROR_CODES: dict[str, str] = {
-    "100": "Segment sequence error",
-    "101": "Required field missing",
-    "102": "Data type error",
-    "103": "Table value not found",
-    "200": "Unsupported message type",
-    "201": "Unsupported event code",
-    "202": "Unsupported processing id",
-    "203": "Unsupported version id",
-    "207": "Application internal error",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +80,7 @@ class Finding:
             if self.field is not None:
                 location.append(str(self.field))
             fields[2] = tuple(location)
-        fields[3] = (self.code, HL7_ERROR_CODES.get(self.code, ""), "HL70357")
+        fields[3] = (self.code, HL7_TABLE_0357.get(self.code, ""), "HL70357")
         fields[4] = ("E" if self.severity == "error" else "W",)
         fields[8] = (self.message,)
         return fields
@@ -290,7 +278,7 @@ ED_ENCODING: dict[str, tuple[str, str, str]] = {
 }
 
 #: MetaDMPMSS OBX order required by the volet (optional codes included).
-METADMPMSS_ORDER: tuple[str, ...] = (*METADMPMSS_FLAGS, "CORPSMAIL_PS", "CORPSMAIL_PATIENT")
+METADMPMSS_ORDER: tuple[str, ...] = tuple(c.code for c in METADMPMSS_CODES)
 #: MetaDMPMSS codes that must be present when the block is sent.
 METADMPMSS_REQUIRED: tuple[str, ...] = METADMPMSS_ORDER[:8]
 #: Forbidden combinations: every (code, value) of a row at once is an error.

@@ -66,6 +66,7 @@ from segur_ris.hl7v2._segments import (
     view_segment,
 )
 from segur_ris.hl7v2._types import CWE, CX, ED, XTN
+from segur_ris.hl7v2._volet import METADMPMSS_CODES
 from segur_ris.ins import (
     IdentityAttribute,
     IdentityStatus,
@@ -252,19 +253,8 @@ def patient_identity(source: Message | Hl7View, *, warn: bool = True) -> Receive
 
 # --- MetaDMPMSS --------------------------------------------------------------------------------
 
-#: MetaDMPMSS code → :class:`MetaDmpMss` attribute, in the order the volet requires.
-METADMPMSS_FLAGS: dict[str, str] = {
-    "MASQUE_PS": "masque_ps",
-    "INVISIBLE_PATIENT": "invisible_patient",
-    "INVISIBLE_REP_LEGAUX": "invisible_rep_legaux",
-    "CONNEXION_SECRETE": "connexion_secrete",
-    "MODIF_CONF_CODE": "modif_conf_code",
-    "DESTDMP": "dest_dmp",
-    "DESTMSSANTEPS": "dest_mssante_ps",
-    "DESTMSSANTEPAT": "dest_mssante_pat",
-    "ACK_RECEPTION": "ack_reception",
-    "ACK_LECTURE_MSS": "ack_lecture_mss",
-}
+#: MetaDMPMSS flag code → :class:`MetaDmpMss` attribute, in the order the volet requires.
+METADMPMSS_FLAGS: dict[str, str] = {c.code: c.attribute for c in METADMPMSS_CODES if c.flag}
 
 
 def _ed_text(obx: ObxView) -> str | None:
