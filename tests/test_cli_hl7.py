@@ -91,7 +91,9 @@ def test_inspect_dropped_ins_is_reported(
     assert data["patient"]["ins"] is None and data["patient"]["status"] == "provisoire"
     assert "PROV" in data["warnings"][0]
     assert run(["hl7", "inspect", str(path)]) == 0
-    assert "Avertissement: INS 279035121518989 ignoré" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Avertissement: INS 279035********* ignoré" in out
+    assert "279035121518989" not in out  # the INS is masked in diagnostics
 
 
 def test_inspect_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -231,3 +231,28 @@ def _read_everything(data: bytes) -> None:
                 rep.get(2, 2)
             segment.get(field, 2, 2)
     _ = (message.message_type, message.control_id, message.version, message.structure)
+
+
+def test_truncation_escape_without_a_fifth_character_is_kept() -> None:
+    message = parse_message(b"MSH|^~\\&|A|||||||ADT^A28^ADT_A05|1|P|2.5\rPID|1||||A\\P\\B\r")
+    assert message.segment("PID").get(5) == "A\\P\\B"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("msh", ["MSH\xe9^~\\&\xe9A", "MSH|^~\\\xe9|A", "MSH|\t~\\&|A"])
+def test_separators_must_be_printable_ascii(msh: str) -> None:
+    with pytest.raises(Hl7ParseError) as info:
+        parse_message((msh + "\rPID\xe91\r").encode("utf-8"))
+    assert info.value.code == "102"
+
+
+def test_msh18_repetition_uses_the_message_separators() -> None:
+    msh = "#".join(
+        [
+            *("MSH", "$*!@", "A", "", "", "", "", "", "ADT$A28", "1", "P", "2.5"),
+            *("", "", "", "", "FRA", "8859/15*UNICODE UTF-8"),
+        ]
+    )  # MSH-18 repeats, with "*" as the repetition character
+    data = msh + "\rPID#1####É\r"
+    message = parse_message(data.encode("iso8859-15"))
+    assert message.charset == "iso8859-15"
+    assert message.segment("PID").get(5) == "É"  # type: ignore[union-attr]

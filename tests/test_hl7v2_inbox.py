@@ -116,3 +116,19 @@ def test_listen_refuses_a_public_address(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1 and "erreur" in proc.stderr
+
+
+def test_inbox_files_are_private(tmp_path: Path) -> None:
+    inbox = Hl7Inbox(tmp_path / "box")
+    inbox(GOOD, PEER)
+    stored = next((tmp_path / "box").glob("*.hl7"))
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "box").stat().st_mode & 0o777 == 0o700
+
+
+def test_inbox_always_answers_even_when_the_msh_cannot_be_echoed(tmp_path: Path) -> None:
+    """Bytes invalid in the declared charset in MSH-3/MSH-10: still one ACK, never a loop."""
+    odd = GOOD.replace(b"|GAM|", b"|GAM\xe9|").replace(b"MSG-1", b"MSG-\xff")
+    ack = Hl7Inbox(tmp_path)(odd, PEER)
+    assert msa(ack)[0] in ("AA", "AE")
+    assert len(list(tmp_path.rglob("*.hl7"))) == 1

@@ -364,7 +364,9 @@ def build_message(segments: Iterable[str], *, terminator: str = "\r") -> bytes:
     codec = _msh18_codec(lines[0])
     text = terminator.join(lines) + terminator
     try:
-        return text.encode(codec)
+        # surrogateescape: values copied from a received message (undecodable bytes kept by
+        # parse_message) are written back as the original bytes
+        return text.encode(codec, "surrogateescape")
     except UnicodeEncodeError as exc:
         bad = exc.object[exc.start : exc.end]
         raise Hl7Error(

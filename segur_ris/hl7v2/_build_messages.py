@@ -251,28 +251,42 @@ def build_error_ack(data: bytes, exc: Exception) -> bytes:
 
     :class:`~segur_ris.errors.Hl7ParseError` (or ``data`` not readable at all) → ``AR`` with
     its 0357 code and location; another :class:`~segur_ris.errors.Hl7Error` with a 0357 code →
-    ``AE`` with that code; anything else → ``AE`` ``207``. When ``data`` has no readable MSH,
-    MSA-2 is empty.
+    ``AE`` with that code; anything else → ``AE`` ``207`` with a generic text (the text of an
+    unexpected exception is never sent to the peer). When ``data`` has no readable MSH, or its
+    MSH cannot be echoed, MSA-2 is empty.
     """
     try:
         original = parse_message(data)
         original.msh.get(10)
     except Hl7ParseError as parse_error:
-        original = parse_message(b"MSH|^~\\&|||||||ACK||P|2.5")
+        original = _BLANK_ORIGINAL
         if not isinstance(exc, Hl7ParseError):
             exc = parse_error
-    message = str(exc) or type(exc).__name__
+    code: AckCode
     if isinstance(exc, Hl7ParseError):
+        code = "AR"
         detail = ErrDetail(
             code=exc.code if exc.code in HL7_TABLE_0357 else "100",
             segment=exc.segment,
             field=exc.field,
             sequence=1 if exc.segment else None,
-            diagnostic=message,
+            diagnostic=exc.message,
         )
-        return build_ack(original, "AR", errors=[detail])
-    code = exc.code if isinstance(exc, Hl7Error) and exc.code in HL7_TABLE_0357 else None
-    return build_ack(original, "AE", errors=[ErrDetail(code=code or "207", diagnostic=message)])
+    else:
+        code = "AE"
+        if isinstance(exc, Hl7Error):
+            detail = ErrDetail(
+                code=exc.code if exc.code in HL7_TABLE_0357 else "207", diagnostic=exc.message
+            )
+        else:
+            detail = ErrDetail(code="207", diagnostic="erreur interne du récepteur")
+    try:
+        return build_ack(original, code, errors=[detail])
+    except Hl7Error:  # the original MSH cannot be echoed (charset): answer with a blank one
+        return build_ack(_BLANK_ORIGINAL, code, errors=[detail])
+
+
+_BLANK_ORIGINAL = parse_message(b"MSH|^~\\&|||||||ACK||P|2.5")
 
 
 # --- ZAM business acknowledgements (PFI → RIS) -----------------------------------------------

@@ -34,6 +34,7 @@ from segur_ris.hl7v2._views import (
     read_message,
 )
 from segur_ris.hl7v2._volet import METADMPMSS_CODES
+from segur_ris.ins import mask_matricule
 
 __all__ = [
     "DATE_FIELDS",
@@ -446,7 +447,7 @@ def _check_identity(view: Hl7View) -> list[Finding]:
                     "PID",
                     3,
                     "102",
-                    f"INS {cx.id!r} invalide: {exc.message}",
+                    f"INS {mask_matricule(cx.id)} invalide (règle {exc.rule})",
                     profile="FR_PID",
                 )
             )

@@ -109,8 +109,9 @@ def unescape(text: str, seps: Separators = DEFAULT_SEPARATORS, charset: str = "u
         "T": seps.subcomponent,
         "R": seps.repetition,
         "E": esc,
-        "P": seps.truncation,
     }
+    if seps.truncation:  # \P\ exists only with the 2.7 fifth encoding character
+        simple["P"] = seps.truncation
     while i < n:
         j = text.find(esc, i)
         if j < 0:
@@ -417,7 +418,9 @@ def _charset_of(msh_line: bytes, field_sep: bytes, default: str) -> str:
     parts = msh_line.split(field_sep)
     # parts[0] = b"MSH", parts[1] = MSH-2, so MSH-n = parts[n - 1]
     raw = parts[17].decode("ascii", "replace").strip() if len(parts) > 17 else ""
-    first = raw.split("~", 1)[0].split("^", 1)[0].strip().upper()  # MSH-18 may repeat
+    msh2 = parts[1].decode("ascii", "replace") if len(parts) > 1 else "^~"
+    component, repetition = (msh2[0], msh2[1]) if len(msh2) > 1 else ("^", "~")
+    first = raw.split(repetition, 1)[0].split(component, 1)[0].strip().upper()  # may repeat
     if not first:
         return default
     codec = CHARSETS.get(first)
@@ -460,6 +463,7 @@ def _separators(msh: str) -> Separators:
     msh2 = msh[4:msh2_end] if msh2_end > 0 else msh[4:]
     if (
         not field_sep
+        or not all("!" <= c <= "~" for c in field_sep + msh2)  # printable ASCII only
         or field_sep.isalnum()
         or field_sep in "\r\n "
         or not 4 <= len(msh2) <= 5

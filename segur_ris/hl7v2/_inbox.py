@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from segur_ris.errors import Hl7ParseError
+from segur_ris.errors import Hl7Error, Hl7ParseError
 from segur_ris.hl7v2._build_messages import ErrSource, build_ack, build_error_ack
 from segur_ris.hl7v2._conformance import check_message
 from segur_ris.hl7v2._er7 import Message, parse_message
@@ -38,7 +38,8 @@ class Hl7Inbox:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.rejected = self.directory / "rejected"
-        self.rejected.mkdir(parents=True, exist_ok=True)
+        for folder in (self.directory, self.rejected):  # patient data: owner only
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._count = 0
 
@@ -55,10 +56,11 @@ class Hl7Inbox:
         errors = [f for f in check_message(message) if f.severity == "error"]
         folder = self.rejected if errors else self.directory
         path = self._store(folder, data, message_type, message.control_id)
-        _log.info(
-            "HL7 %s %s from %s stored as %s", message_type, message.control_id, peer.host, path.name
-        )
-        return self.acknowledge(message, errors)
+        _log.info("HL7 %s from %s stored as %s", message_type, peer.host, path.name)
+        try:
+            return self.acknowledge(message, errors)
+        except Hl7Error as exc:  # e.g. an MSH that cannot be echoed: still answer, never loop
+            return build_error_ack(data, exc)
 
     @staticmethod
     def acknowledge(message: Message, errors: Sequence[ErrSource]) -> bytes:
@@ -81,9 +83,15 @@ class Hl7Inbox:
             suffix += 1
             path = folder / f"{stem}.{suffix}.hl7"
         temporary = folder / f".{path.name}.tmp"
-        with open(temporary, "wb") as fh:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, path)
+        directory = os.open(folder, os.O_RDONLY)  # make the rename itself durable
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
         return path

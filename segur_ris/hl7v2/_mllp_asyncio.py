@@ -158,8 +158,10 @@ class MllpServer:
         idle_timeout: float | None,
         max_frame: int,
         error_ack: ErrorAck | None,
+        max_connections: int = 256,
     ) -> None:
         self._handler = handler
+        self._max_connections = max_connections
         self._handler_is_async = _is_coroutine_callable(handler)
         self._read_timeout = read_timeout
         self._idle_timeout = idle_timeout
@@ -186,12 +188,16 @@ class MllpServer:
         error_ack: ErrorAck | None = None,
         allow_non_loopback: bool = False,
         backlog: int = 100,
+        max_connections: int = 256,
     ) -> MllpServer:
         """Start listening on ``host:port`` (``port=0``: any free port, see :attr:`port`).
 
         Only loopback addresses are accepted (``"localhost"`` means ``127.0.0.1``) unless
-        ``allow_non_loopback`` is true; otherwise :class:`ConfigError`.
+        ``allow_non_loopback`` is true; otherwise :class:`ConfigError`. Connections beyond
+        ``max_connections`` are closed at once (each may buffer up to ``max_frame`` bytes).
         """
+        if max_connections < 1:
+            raise ConfigError("max_connections doit être au moins 1")
         bind = _check_bind_host(host, allow_non_loopback)
         _check_timeout("read_timeout", read_timeout, optional=True)
         _check_timeout("idle_timeout", idle_timeout, optional=True)
@@ -204,6 +210,7 @@ class MllpServer:
             idle_timeout=idle_timeout,
             max_frame=max_frame,
             error_ack=error_ack,
+            max_connections=max_connections,
         )
         try:
             server._server = await asyncio.start_server(
@@ -286,6 +293,14 @@ class MllpServer:
             port=int(peername[1]) if peername else 0,
             client_cn=_client_cn(writer),
         )
+        if len(self._connections) >= self._max_connections:
+            _log.warning(
+                "MLLP connection from %s refused: %d connections open",
+                peer.host,
+                len(self._connections),
+            )
+            await _close_writer(writer)
+            return
         connection = _Connection(writer)
         self._connections[task] = connection
         _log.debug("MLLP connection from %s:%d (cn=%s)", peer.host, peer.port, peer.client_cn)
@@ -435,6 +450,7 @@ async def serve_mllp(
     error_ack: ErrorAck | None = None,
     allow_non_loopback: bool = False,
     backlog: int = 100,
+    max_connections: int = 256,
 ) -> AsyncIterator[MllpServer]:
     """``async with serve_mllp(handler) as server:`` — :meth:`MllpServer.start`, closed on
     exit."""
@@ -449,6 +465,7 @@ async def serve_mllp(
         error_ack=error_ack,
         allow_non_loopback=allow_non_loopback,
         backlog=backlog,
+        max_connections=max_connections,
     )
     try:
         yield server

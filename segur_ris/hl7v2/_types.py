@@ -192,8 +192,9 @@ class CX:
 
     @property
     def is_ins(self) -> bool:
-        """Whether CX-5 is ``INS`` with a known INS authority and a non-null value."""
-        return self.kind.startswith("INS-N") and not self.is_null and bool(self.id)
+        """Whether CX-5 is ``INS`` with a non-null value (its authority is checked when the INS
+        is read, so that an unknown OID is reported instead of silently ignored)."""
+        return self.id_type == "INS" and not self.is_null and bool(self.id)
 
     def __str__(self) -> str:
         return self.id

@@ -76,6 +76,7 @@ from segur_ris.ins import (
     PatientIdentity,
     ProofDocument,
     attributes_from_hl7,
+    mask_matricule,
     status_from_hl7,
 )
 
@@ -156,7 +157,7 @@ def _pick_ins(pid: PidView) -> tuple[Ins | None, str | None]:
         try:
             valid.append(ins_of_cx(cx))
         except InvalidMatriculeError as exc:
-            problems.append(f"{cx.id} ({exc.rule}: {exc.message})")
+            problems.append(f"{mask_matricule(cx.id)} ({exc.rule})")
     if not valid:
         return None, "INS invalide en PID-3: " + "; ".join(problems)
     valid.sort(key=lambda ins: ins.kind is not InsKind.NIR)
@@ -209,7 +210,7 @@ def patient_identity(source: Message | Hl7View, *, warn: bool = True) -> Receive
             else:
                 why = "identité non qualifiée chez l'émetteur"
             reason = (
-                f"INS {sent.value} ignoré: PID-32 {shown} ({why}); "
+                f"INS {mask_matricule(sent.value)} ignoré: PID-32 {shown} ({why}); "
                 "message intégré sans l'INS (PAM FR §6.6.1)"
             )
     if ins is None:

@@ -33,6 +33,7 @@ from segur_ris.ins._matricule import (
     MatriculeCheck,
     check_matricule,
     compute_key,
+    mask_matricule,
     parse_matricule,
 )
 from segur_ris.ins._traits import BirthDate, IdentityTraits, Sexe, normalize_name
@@ -57,6 +58,7 @@ __all__ = [
     "from_hl7_pid3",
     "from_xds_patient_id",
     "hl7_pid32",
+    "mask_matricule",
     "normalize_name",
     "parse_matricule",
     "status_from_hl7",

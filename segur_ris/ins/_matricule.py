@@ -37,6 +37,7 @@ __all__ = [
     "check_matricule",
     "compute_key",
     "kind_from_oid",
+    "mask_matricule",
     "parse_matricule",
 ]
 
@@ -268,3 +269,10 @@ def check_matricule(text: str, *, oid: str | None = None) -> MatriculeCheck:
     elif computed is not None and key != computed:
         errors.append(f"key: clé {key} attendue {computed}")
     return MatriculeCheck(not errors, kind, computed, tuple(errors), warnings)
+
+
+def mask_matricule(value: str) -> str:
+    """``value`` with all but its first 6 characters hidden, for logs and diagnostics: enough
+    to tell two matricules apart in a support exchange, not to identify the patient."""
+    text = str(value)
+    return text[:6] + "*" * max(len(text) - 6, 0)
