@@ -706,3 +706,23 @@ def test_cancelled_send_drops_the_connection() -> None:
             assert await client.send(b"fast") == b"ACK|fast"
 
     run(main())
+
+
+def test_connections_beyond_the_limit_are_closed() -> None:
+    async def scenario() -> None:
+        async def echo(message: bytes, peer: PeerInfo) -> bytes:
+            return message
+
+        async with serve_mllp(echo, max_connections=1, read_timeout=5) as server:
+            first = MllpClient("127.0.0.1", server.port, timeout=5)
+            second = MllpClient("127.0.0.1", server.port, timeout=2)
+            try:
+                assert await first.send(b"MSH|one") == b"MSH|one"
+                with pytest.raises(MllpError):
+                    await second.send(b"MSH|two")
+                assert server.connection_count == 1
+            finally:
+                await first.close()
+                await second.close()
+
+    asyncio.run(scenario())
