@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "CdaError",
+    "CdaValidationError",
     "CertificateError",
     "ConfigError",
     "DicomError",
@@ -197,6 +198,14 @@ class MllpTimeout(MllpError, TransportTimeout):
 
 class CdaError(SegurError):
     """CDA R2 CR-IMG building or validation errors."""
+
+
+class CdaValidationError(CdaError):
+    """The validation machinery failed (unusable kit file, Saxon static error, engine fault).
+
+    ``code`` is the Saxon error code (``XTSE0010``…) when there is one. Problems *in the
+    document* are findings of the validation report, not this error.
+    """
 
 
 class PdfError(SegurError):
