@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,15 @@ def insi_sandbox(_insi_sandbox_running: InsiSandbox) -> Iterator[InsiSandbox]:
     _insi_sandbox_running.delay = 0.0
     yield _insi_sandbox_running
     _insi_sandbox_running.delay = 0.0
+
+
+@pytest.fixture(scope="session")
+def cda_validator(ref_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One CdaValidator (XSD + ANS schematrons) for the session: compiling the schematrons
+    costs seconds, so the test modules share it and its cache."""
+    from segur_ris.cda import CdaValidator
+
+    kit = ref_dir / "cda" / "ansforge-TestContenuCDA-3-0"
+    if not kit.is_dir():
+        _missing(f"TestContenuCDA kit missing: {kit}")
+    return CdaValidator(kit, cache_dir=tmp_path_factory.mktemp("schematron-cache"))
