@@ -36,6 +36,20 @@ def test_codes_are_carried_and_shown() -> None:
     assert isinstance(timeout, errors.TransportTimeout) and isinstance(timeout, errors.InsiError)
 
 
+@pytest.mark.parametrize("script", ["bench_hl7.py", "bench_cri.py"])
+def test_other_benchmarks_run(ref_dir: Path, script: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "BENCH_QUICK": "1", "SEGUR_RIS_REF": str(ref_dir)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "x" in proc.stdout  # ratios were printed
+
+
 def test_insi_benchmark_runs(ref_dir: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench_insi.py")],

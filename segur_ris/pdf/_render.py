@@ -162,7 +162,18 @@ def safe_text(text: str, charset: frozenset[int] | None = None) -> str:
     Control characters other than line feeds are dropped (tabs become spaces); a character
     the fonts lack becomes its fallback (``œ`` → ``oe``…) or its base letter, else ``?``.
     """
-    covered = _font_charset() if charset is None else charset
+    if charset is None:
+        return _safe_text_cached(text)
+    return _safe_text(text, charset)
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_text_cached(text: str) -> str:
+    """Labels and values repeat from one report to the next: checked once."""
+    return _safe_text(text, _font_charset())
+
+
+def _safe_text(text: str, covered: frozenset[int]) -> str:
     out: list[str] = []
     for char in unicodedata.normalize("NFC", text):
         if char == "\n" or (ord(char) in covered and unicodedata.category(char) != "Cc"):
@@ -280,19 +291,34 @@ def _styles() -> _Styles:
     )
 
 
+#: Values up to this length fit on one line of the value column: drawn as plain table text,
+#: which costs a fraction of a Paragraph (the layout dominates the rendering time).
+_SHORT_VALUE = 70
+
+
+def _cell(text: str, style: ParagraphStyle) -> Any:
+    """Plain (safe) text for a short single-line value, a wrapping Paragraph otherwise."""
+    return (
+        safe_text(text)
+        if len(text) <= _SHORT_VALUE and "\n" not in text
+        else Paragraph(_markup(text), style)
+    )
+
+
 def _block(title: str, rows: Sequence[tuple[str, str]], styles: _Styles) -> Flowable:
     """A titled two-column label/value table."""
     data: list[list[Any]] = [[Paragraph(_markup(title), styles.heading), ""]]
     data += [
-        [Paragraph(_markup(label), styles.label), Paragraph(_markup(value), styles.value)]
-        for label, value in rows
-        if value
+        [_cell(label, styles.label), _cell(value, styles.value)] for label, value in rows if value
     ]
     table = Table(data, colWidths=[48 * mm, None], hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
                 ("FONTNAME", (0, 0), (-1, -1), FONT),  # default Helvetica is not embedded
+                ("FONTNAME", (0, 1), (0, -1), FONT_BOLD),  # labels (plain cells)
+                ("FONTSIZE", (0, 1), (-1, -1), styles.value.fontSize),
+                ("LEADING", (0, 1), (-1, -1), styles.value.leading),
                 ("SPAN", (0, 0), (1, 0)),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 2),
@@ -582,13 +608,16 @@ def render_report_pdf(
     level: PdfaLevel = "1b",
     logo: bytes | None = None,
     deterministic: bool = False,
+    validate_output: bool = False,
 ) -> bytes:
-    """The report as a PDF/A (``"1b"`` by default, ``"2b"``), validated before it is returned.
+    """The report as a PDF/A (``"1b"`` by default, ``"2b"``).
 
     ``logo`` is an image (PNG, JPEG…) shown top right, flattened to opaque RGB.
     ``deterministic`` dates the file with ``report.effective_time`` instead of now, so the
-    same report always gives the same bytes. Raises :class:`PdfError` (codes ``level``,
-    ``logo``, ``render``, ``pdfa``).
+    same report always gives the same bytes. ``validate_output`` re-reads the written file
+    with pikepdf's PDF/A validator (about as long as the rendering itself): the test suite
+    does it on every PDF the renderer can produce; turn it on where a check is wanted at run
+    time. Raises :class:`PdfError` (codes ``level``, ``logo``, ``render``, ``pdfa``).
     """
     flavour = check_level(level)
     if not isinstance(report, ImagingReport):
@@ -610,6 +639,7 @@ def render_report_pdf(
         creator="segur_ris",
         keywords=[report.document_id],
         invariant=1,
+        pageCompression=0,  # pikepdf compresses the streams once, in C, when it saves
         initialFontName=FONT,
         initialFontSize=9.5,
     )
@@ -625,11 +655,13 @@ def render_report_pdf(
     except Exception as exc:  # reportlab raises bare LayoutError/ValueError
         raise PdfError(f"mise en page impossible: {exc}", code="render") from None
     moment = report.effective_time if deterministic else _dt.datetime.now(_dt.UTC)
-    return _to_pdfa(buffer.getvalue(), flavour, moment, report.language)
+    return _to_pdfa(buffer.getvalue(), flavour, moment, report.language, validate_output)
 
 
-def _to_pdfa(data: bytes, flavour: PdfaLevel, moment: _dt.datetime, language: str) -> bytes:
-    """reportlab output → PDF/A ``flavour`` (output intent, XMP), written and validated."""
+def _to_pdfa(
+    data: bytes, flavour: PdfaLevel, moment: _dt.datetime, language: str, check: bool
+) -> bytes:
+    """reportlab output → PDF/A ``flavour`` (output intent, XMP), written (and validated)."""
     import pikepdf.pdfa as pdfa
 
     with pikepdf.open(io.BytesIO(data)) as pdf:
@@ -646,7 +678,7 @@ def _to_pdfa(data: bytes, flavour: PdfaLevel, moment: _dt.datetime, language: st
         out = io.BytesIO()
         pdf.save(out, **save_kwargs(flavour))
     written = out.getvalue()
-    problems = validate(written, flavour)
+    problems = validate(written, flavour) if check else ()
     if problems:  # a bug of this module, never the caller's input
         raise PdfError(f"PDF/A-{flavour} non conforme: {'; '.join(problems[:3])}", code="pdfa")
     return written
