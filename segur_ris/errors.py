@@ -39,6 +39,8 @@ __all__ = [
     "TransportTimeout",
     "UnsafeXmlError",
     "XdsError",
+    "XdsMetadataError",
+    "XdsRegistryError",
     "XmlError",
 ]
 
@@ -214,6 +216,46 @@ class PdfError(SegurError):
 
 class XdsError(SegurError):
     """IHE XDS.b errors; ``code`` is the IHE error code (``XDSRegistryError``…)."""
+
+
+class XdsMetadataError(XdsError):
+    """A metadata value is missing or outside its value set (JDV).
+
+    ``field`` names the XDS attribute (e.g. ``practiceSettingCode``), ``value`` the refused
+    value and ``value_set`` the JDV it was checked against (empty when not a value-set check).
+    ``code`` is the IHE error code ``XDSRegistryMetadataError``.
+    """
+
+    def __init__(self, message: str, *, field: str, value: str = "", value_set: str = "") -> None:
+        super().__init__(message, code="XDSRegistryMetadataError")
+        self.field = field
+        self.value = value
+        self.value_set = value_set
+
+
+class XdsRegistryError(XdsError):
+    """A registry or repository answered with errors (``RegistryErrorList``).
+
+    ``code`` is the first error's ``errorCode`` (``XDSUnknownPatientId``…); ``severity`` and
+    ``location`` are the first error's; ``errors`` holds every registry error of the list
+    (:class:`segur_ris.xds.RegistryError`), warnings included.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        errors: tuple[object, ...] = (),
+        status: str = "",
+        severity: str = "",
+        location: str = "",
+    ) -> None:
+        super().__init__(message, code=code)
+        self.errors = errors
+        self.status = status
+        self.severity = severity
+        self.location = location
 
 
 class DmpError(XdsError):

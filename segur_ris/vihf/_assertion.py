@@ -1,0 +1,470 @@
+"""Build and read the VIHF SAML 2.0 assertion (names and formats of the DMP samples)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+from lxml import etree
+
+from segur_ris._xml import parse_xml
+from segur_ris.errors import ConfigError, DmpError
+
+if TYPE_CHECKING:
+    from segur_ris.config import Settings
+
+__all__ = [
+    "ATTR_AUTH_MODE",
+    "ATTR_AUTH_MODE_ALT",
+    "ATTR_LPS_HOMOLOGATION",
+    "ATTR_LPS_ID",
+    "ATTR_LPS_NAME",
+    "ATTR_LPS_VERSION",
+    "ATTR_PURPOSE_OF_USE",
+    "ATTR_RESOURCE_ID",
+    "ATTR_RESOURCE_URN",
+    "ATTR_ROLE",
+    "ATTR_SECTEUR_ACTIVITE",
+    "ATTR_STRUCTURE_ID",
+    "ATTR_SUBJECT_ID",
+    "ATTR_VIHF_VERSION",
+    "AUTHN_PASSWORD",
+    "AUTHN_SMARTCARD",
+    "AUTHN_TLS_CLIENT",
+    "AUTHN_UNSPECIFIED",
+    "AUTOMATE_ROLE",
+    "PURPOSES_OF_USE",
+    "SAML_NS",
+    "CodedValue",
+    "PurposeOfUse",
+    "VihfContext",
+    "VihfMode",
+    "VihfToken",
+    "build_vihf",
+    "parse_vihf",
+    "read_vihf",
+]
+
+SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XS_NS = "http://www.w3.org/2001/XMLSchema"
+HL7_NS = "urn:hl7-org:v3"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+ISSUER_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
+
+AUTHN_SMARTCARD = "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI"
+AUTHN_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+AUTHN_TLS_CLIENT = "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient"
+AUTHN_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
+
+ATTR_STRUCTURE_ID = "Identifiant_Structure"
+ATTR_SECTEUR_ACTIVITE = "Secteur_Activite"
+ATTR_SUBJECT_ID = "urn:oasis:names:tc:xspa:1.0:subject:subject-id"
+ATTR_ROLE = "urn:oasis:names:tc:xacml:2.0:subject:role"
+ATTR_VIHF_VERSION = "VIHF_Version"
+#: Spelling of the DMP package samples; the C# kit, DRIMbox and ANS use :data:`ATTR_AUTH_MODE_ALT`.
+ATTR_AUTH_MODE = "Authentification_mode"
+ATTR_AUTH_MODE_ALT = "Authentification_Mode"
+ATTR_RESOURCE_ID = "urn:oasis:names:tc:xacml:2.0:resource:resource-id"
+ATTR_RESOURCE_URN = "Ressource_URN"
+ATTR_PURPOSE_OF_USE = "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"
+ATTR_LPS_ID = "LPS_ID"
+ATTR_LPS_NAME = "LPS_Nom"
+ATTR_LPS_VERSION = "LPS_Version"
+ATTR_LPS_HOMOLOGATION = "LPS_ID_HOMOLOGATION_DMP"
+
+VihfMode = Literal["DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"]
+PurposeOfUse = Literal["normal", "bris_de_glace", "centre_15"]
+_MODES: tuple[str, ...] = ("DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE")
+
+
+@dataclass(frozen=True, slots=True)
+class CodedValue:
+    """An HL7 v3 ``CE`` (``Role``, ``PurposeOfUse``)."""
+
+    code: str
+    code_system: str
+    display_name: str = ""
+    code_system_name: str = ""
+
+
+#: Role of a system acting on its own (TRE_A00-ProducteurDocNonPS, JDV_J65).
+AUTOMATE_ROLE = CodedValue("AUTOMATE", "1.2.250.1.213.1.1.4.6", "Automate")
+
+_PURPOSE_SYSTEM = "1.2.250.1.213.1.1.4.248"
+_PURPOSE_SYSTEM_NAME = "mode acces VIHF 2.0"
+#: TRE_R248-ModeAcces codes as written in the VIHF ``PurposeOfUse``.
+PURPOSES_OF_USE: Mapping[str, CodedValue] = MappingProxyType(
+    {
+        "normal": CodedValue("normal", _PURPOSE_SYSTEM, "Accès normal", _PURPOSE_SYSTEM_NAME),
+        "bris_de_glace": CodedValue(
+            "bris_de_glace", _PURPOSE_SYSTEM, "Accès en mode bris de glace", _PURPOSE_SYSTEM_NAME
+        ),
+        "centre_15": CodedValue(
+            "centre_15", _PURPOSE_SYSTEM, "Accès en mode centre de régulation", _PURPOSE_SYSTEM_NAME
+        ),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VihfContext:
+    """Everything a VIHF states about the caller, except the patient.
+
+    * ``mode``: ``INDIRECTE`` (structure server, signed with the ORG SIGN certificate),
+      ``INDIRECTE_RENFORCEE`` (idem, strong user authentication) or ``DIRECTE`` (CPS, unsigned);
+    * ``issuer``: DN of the signing certificate (indirect) or of the CPS (direct); may stay
+      empty in indirect mode: :func:`~segur_ris.vihf.sign_vihf` fills it from the certificate;
+    * ``subject_id``: ``Subject/NameID`` (IdNat_PS, or the id of the person responsible for an
+      automated process); ``subject_name``: ``subject-id`` ("Prénom NOM", or "logiciel, modèle,
+      service" for an automate);
+    * ``roles``: JDV_J65-SubjectRole-DMP codes (:data:`AUTOMATE_ROLE` for a RIS acting alone);
+    * ``secteur_activite``: ``code^OID`` (JDV_J61, e.g. ``SA07^1.2.250.1.71.4.2.4``);
+    * ``authn_context``: defaults to SmartcardPKI in ``DIRECTE``/``INDIRECTE_RENFORCEE``,
+      ``unspecified`` for an automate, Password otherwise;
+    * ``validity``: when set, ``Conditions NotBefore/NotOnOrAfter`` around ``now``.
+    """
+
+    structure_id: str
+    secteur_activite: str
+    subject_id: str
+    subject_name: str
+    lps_name: str
+    lps_version: str
+    lps_homologation: str
+    mode: VihfMode = "INDIRECTE"
+    structure_name: str = ""
+    roles: tuple[CodedValue, ...] = (AUTOMATE_ROLE,)
+    purpose_of_use: PurposeOfUse = "normal"
+    issuer: str = ""
+    lps_id: str = ""
+    authn_context: str | None = None
+    authn_context_decl: str | None = None
+    vihf_version: str = "3.0"
+    mode_attribute: str = ATTR_AUTH_MODE
+    validity: dt.timedelta | None = None
+    resource_urn: str = "urn:dmp"
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ConfigError(f"mode VIHF inconnu: {self.mode!r} ({', '.join(_MODES)})")
+        if self.purpose_of_use not in PURPOSES_OF_USE:
+            raise ConfigError(f"mode d'accès VIHF inconnu: {self.purpose_of_use!r}")
+        if not self.roles:
+            raise ConfigError("VIHF: au moins un rôle (JDV_J65) est requis")
+        for name in ("structure_id", "secteur_activite", "subject_id", "lps_name", "lps_version"):
+            if not getattr(self, name):
+                raise ConfigError(f"VIHF: {name} est obligatoire")
+        if self.mode != "DIRECTE" and not self.subject_name:
+            raise ConfigError("VIHF: subject_name (subject-id) est obligatoire en mode indirect")
+        if "^" not in self.secteur_activite:
+            raise ConfigError(
+                f"VIHF: Secteur_Activite au format code^OID attendu: {self.secteur_activite!r}"
+            )
+
+    @property
+    def is_automate(self) -> bool:
+        """True when the subject is a system (role ``AUTOMATE``)."""
+        return any(r.code == AUTOMATE_ROLE.code for r in self.roles)
+
+    @property
+    def signed(self) -> bool:
+        """True when the mode requires a signed VIHF (indirect modes)."""
+        return self.mode != "DIRECTE"
+
+    def effective_authn_context(self) -> str:
+        """The ``AuthnContextClassRef`` written in the assertion."""
+        if self.authn_context:
+            return self.authn_context
+        if self.mode in ("DIRECTE", "INDIRECTE_RENFORCEE"):
+            return AUTHN_SMARTCARD
+        return AUTHN_UNSPECIFIED if self.is_automate else AUTHN_PASSWORD
+
+    @classmethod
+    def for_automate(
+        cls,
+        settings: Settings,
+        *,
+        secteur_activite: str,
+        responsible_id: str,
+        software: str | None = None,
+        **overrides: object,
+    ) -> VihfContext:
+        """The ANS-proposed profile of a RIS acting alone: ``INDIRECTE``, role ``AUTOMATE``,
+        authentication ``unspecified``; structure and LPS identifiers from ``settings``.
+
+        ``responsible_id`` is the ``NameID`` (person responsible for the process); ``software``
+        the ``subject-id`` (default: "<LPS name> <version>, <structure name>").
+        """
+        lps, structure = settings.lps, settings.structure
+        name = software or ", ".join(
+            p for p in (f"{lps.name} {lps.version}".strip(), structure.name) if p
+        )
+        values: dict[str, object] = {
+            "structure_id": structure.id,
+            "structure_name": structure.name,
+            "secteur_activite": secteur_activite,
+            "subject_id": responsible_id,
+            "subject_name": name,
+            "lps_name": lps.name,
+            "lps_version": lps.version,
+            "lps_homologation": lps.dmp_homologation,
+            "lps_id": lps.instance,
+            "mode": "INDIRECTE",
+            "roles": (AUTOMATE_ROLE,),
+            "authn_context": AUTHN_UNSPECIFIED,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _q(ns: str, name: str) -> str:
+    return f"{{{ns}}}{name}"
+
+
+def _default_ns(uri: str) -> dict[str, str]:
+    """An nsmap making ``uri`` the default namespace (lxml-stubs type keys as str)."""
+    return {None: uri}  # type: ignore[dict-item]
+
+
+def _instant(moment: dt.datetime) -> str:
+    utc = moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _attribute(statement: etree._Element, name: str) -> etree._Element:
+    return etree.SubElement(statement, _q(SAML_NS, "Attribute"), Name=name)
+
+
+def _string_attribute(statement: etree._Element, name: str, value: str) -> None:
+    attr = _attribute(statement, name)
+    av = etree.SubElement(attr, _q(SAML_NS, "AttributeValue"), nsmap={"xs": XS_NS})
+    av.set(_q(XSI_NS, "type"), "xs:string")
+    av.text = value
+
+
+def _coded_attribute(
+    statement: etree._Element, name: str, element: str, values: tuple[CodedValue, ...]
+) -> None:
+    attr = _attribute(statement, name)
+    for value in values:
+        av = etree.SubElement(attr, _q(SAML_NS, "AttributeValue"))
+        ce = etree.SubElement(av, _q(HL7_NS, element), nsmap=_default_ns(HL7_NS))
+        ce.set("code", value.code)
+        ce.set("codeSystem", value.code_system)
+        if value.code_system_name:
+            ce.set("codeSystemName", value.code_system_name)
+        if value.display_name:
+            ce.set("displayName", value.display_name)
+        ce.set(_q(XSI_NS, "type"), "CE")
+
+
+def build_vihf(
+    context: VihfContext,
+    *,
+    resource_id: str,
+    now: dt.datetime | None = None,
+    assertion_id: str | None = None,
+) -> etree._Element:
+    """The unsigned VIHF ``saml2:Assertion`` for the patient ``resource_id`` (INS as XDS CX,
+    see :func:`segur_ris.ins.to_vihf_resource_id`).
+
+    Element order and attribute names follow the DMP package samples; the assertion is ready for
+    :func:`~segur_ris.vihf.sign_vihf` (indirect modes) or to be sent as is (``DIRECTE``).
+    """
+    if not resource_id or "^" not in resource_id:
+        raise DmpError(f"VIHF: resource-id au format CX attendu: {resource_id!r}")
+    moment = now or dt.datetime.now(dt.UTC)
+    ident = assertion_id or f"_{uuid.uuid4()}"
+    root = etree.Element(
+        _q(SAML_NS, "Assertion"),
+        nsmap={"saml2": SAML_NS, "xsi": XSI_NS},
+        ID=ident,
+        IssueInstant=_instant(moment),
+        Version="2.0",
+    )
+    issuer = etree.SubElement(root, _q(SAML_NS, "Issuer"), Format=ISSUER_FORMAT)
+    issuer.text = context.issuer
+    subject = etree.SubElement(root, _q(SAML_NS, "Subject"))
+    etree.SubElement(subject, _q(SAML_NS, "NameID")).text = context.subject_id
+    if context.validity is not None:
+        etree.SubElement(
+            root,
+            _q(SAML_NS, "Conditions"),
+            NotBefore=_instant(moment),
+            NotOnOrAfter=_instant(moment + context.validity),
+        )
+    authn = etree.SubElement(root, _q(SAML_NS, "AuthnStatement"), AuthnInstant=_instant(moment))
+    authn_ctx = etree.SubElement(authn, _q(SAML_NS, "AuthnContext"))
+    etree.SubElement(
+        authn_ctx, _q(SAML_NS, "AuthnContextClassRef")
+    ).text = context.effective_authn_context()
+    if context.authn_context_decl:
+        etree.SubElement(
+            authn_ctx, _q(SAML_NS, "AuthnContextDecl")
+        ).text = context.authn_context_decl
+    statement = etree.SubElement(root, _q(SAML_NS, "AttributeStatement"))
+    _string_attribute(statement, ATTR_STRUCTURE_ID, context.structure_id)
+    _string_attribute(statement, ATTR_SECTEUR_ACTIVITE, context.secteur_activite)
+    if context.subject_name:
+        _string_attribute(statement, ATTR_SUBJECT_ID, context.subject_name)
+    _coded_attribute(statement, ATTR_ROLE, "Role", context.roles)
+    _string_attribute(statement, ATTR_VIHF_VERSION, context.vihf_version)
+    _string_attribute(statement, context.mode_attribute, context.mode)
+    _string_attribute(statement, ATTR_RESOURCE_ID, resource_id)
+    _string_attribute(statement, ATTR_RESOURCE_URN, context.resource_urn)
+    _coded_attribute(
+        statement,
+        ATTR_PURPOSE_OF_USE,
+        "PurposeOfUse",
+        (PURPOSES_OF_USE[context.purpose_of_use],),
+    )
+    if context.lps_id:
+        _string_attribute(statement, ATTR_LPS_ID, context.lps_id)
+    _string_attribute(statement, ATTR_LPS_NAME, context.lps_name)
+    _string_attribute(statement, ATTR_LPS_VERSION, context.lps_version)
+    if context.lps_homologation:
+        _string_attribute(statement, ATTR_LPS_HOMOLOGATION, context.lps_homologation)
+    return root
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VihfToken:
+    """The typed content of a VIHF assertion.
+
+    ``attributes`` maps every ``Attribute/@Name`` (in document order) to its simple string
+    values; coded values (roles, purpose of use) are in ``roles`` / ``purpose_of_use``.
+    """
+
+    assertion_id: str
+    issue_instant: str
+    issuer: str
+    subject_id: str
+    authn_context: str
+    authn_instant: str
+    mode: str | None
+    structure_id: str | None
+    secteur_activite: str | None
+    subject_name: str | None
+    resource_id: str | None
+    resource_urn: str | None
+    vihf_version: str | None
+    lps_id: str | None
+    lps_name: str | None
+    lps_version: str | None
+    lps_homologation: str | None
+    roles: tuple[CodedValue, ...]
+    purpose_of_use: CodedValue | None
+    signed: bool
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Attribute names in document order."""
+        return tuple(self.attributes)
+
+
+def _decode(data: bytes) -> bytes:
+    """Bytes lxml can parse: the samples without XML declaration are sometimes ISO-8859-1."""
+    head = data.lstrip()[:100]
+    if head.startswith(b"<?xml") and b"encoding" in head.split(b"?>")[0]:
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("iso-8859-1")
+        if head.startswith(b"<?xml"):
+            text = text.split("?>", 1)[1]
+        return text.encode("utf-8")
+    return data
+
+
+def _text(element: etree._Element | None) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _coded(element: etree._Element) -> CodedValue:
+    return CodedValue(
+        code=element.get("code", ""),
+        code_system=element.get("codeSystem", ""),
+        display_name=element.get("displayName", ""),
+        code_system_name=element.get("codeSystemName", ""),
+    )
+
+
+def read_vihf(root: etree._Element) -> VihfToken:
+    """Read the typed content of a parsed VIHF assertion element."""
+    if root.tag != _q(SAML_NS, "Assertion"):
+        found = root.find(f".//{_q(SAML_NS, 'Assertion')}")
+        if found is None:
+            raise DmpError(f"VIHF: saml2:Assertion attendu, trouvé {root.tag}", code="vihf_format")
+        root = found
+    ns = {"s": SAML_NS, "ds": DS_NS}
+    attributes: dict[str, tuple[str, ...]] = {}
+    roles: list[CodedValue] = []
+    purpose: CodedValue | None = None
+    for attr in root.iterfind("s:AttributeStatement/s:Attribute", ns):
+        name = attr.get("Name", "")
+        simple: list[str] = []
+        for value in attr.iterfind("s:AttributeValue", ns):
+            children = [c for c in value if isinstance(c.tag, str)]
+            if not children:
+                simple.append((value.text or "").strip())
+            for child in children:
+                if child.tag == _q(HL7_NS, "Role"):
+                    roles.append(_coded(child))
+                elif child.tag == _q(HL7_NS, "PurposeOfUse"):
+                    purpose = _coded(child)
+        attributes[name] = attributes.get(name, ()) + tuple(simple)
+
+    def first(*names: str) -> str | None:
+        for name in names:
+            values = attributes.get(name)
+            if values:
+                return values[0]
+        return None
+
+    authn = root.find("s:AuthnStatement", ns)
+    return VihfToken(
+        assertion_id=root.get("ID", ""),
+        issue_instant=root.get("IssueInstant", ""),
+        issuer=_text(root.find("s:Issuer", ns)),
+        subject_id=_text(root.find("s:Subject/s:NameID", ns)),
+        authn_context=_text(
+            root.find("s:AuthnStatement/s:AuthnContext/s:AuthnContextClassRef", ns)
+        ),
+        authn_instant=authn.get("AuthnInstant", "") if authn is not None else "",
+        mode=first(ATTR_AUTH_MODE, ATTR_AUTH_MODE_ALT),
+        structure_id=first(ATTR_STRUCTURE_ID),
+        secteur_activite=first(ATTR_SECTEUR_ACTIVITE),
+        subject_name=first(ATTR_SUBJECT_ID),
+        resource_id=first(ATTR_RESOURCE_ID),
+        resource_urn=first(ATTR_RESOURCE_URN),
+        vihf_version=first(ATTR_VIHF_VERSION),
+        lps_id=first(ATTR_LPS_ID),
+        lps_name=first(ATTR_LPS_NAME),
+        lps_version=first(ATTR_LPS_VERSION),
+        lps_homologation=first(ATTR_LPS_HOMOLOGATION),
+        roles=tuple(roles),
+        purpose_of_use=purpose,
+        signed=root.find("ds:Signature", ns) is not None,
+        attributes=MappingProxyType(attributes),
+    )
+
+
+def parse_vihf(data: bytes | etree._Element) -> VihfToken:
+    """Parse a VIHF (bytes or element; tolerates the ISO-8859-1 samples without declaration).
+
+    The signature is *not* checked here: use :func:`~segur_ris.vihf.verify_vihf`.
+    """
+    if isinstance(data, etree._Element):
+        return read_vihf(data)
+    root = parse_xml(_decode(bytes(data)), what="VIHF")
+    return read_vihf(root)

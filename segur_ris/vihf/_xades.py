@@ -1,0 +1,551 @@
+"""The XAdES-BES v1.1.1 signature document of a DMP submission (TD2.1), hand-built.
+
+Shape of the official sample ``TD2.1-SignatureXades.xml`` (IHE DSG "detached" signature)::
+
+    Signature Id=<uuid>                      (XML-DSig, default namespace)
+      SignedInfo                             c14n 1.0 WithComments, RSA-SHA256
+        Reference #IHEManifest               Type …xmldsig#Manifest
+        Reference #S0-SignedProperties       Type …01903/v1.1.1#SignedProperties
+      SignatureValue, KeyInfo/X509Data/X509Certificate
+      Object/Manifest Id=IHEManifest         one Reference URI="urn:oid:<uniqueId>" per document
+      Object/SignatureProperties             purposeOfSignature 1.2.840.10065.1.12.1.14
+      Object/QualifyingProperties (v1.1.1)   SigningTime, SigningCertificate, SignaturePolicyImplied
+
+Manifest references to XML documents carry the c14n WithComments transform and digest the
+canonical form; other documents are digested as raw bytes. The official sample uses SHA-1 /
+RSA-SHA1 everywhere; this module defaults to SHA-256 / RSA-SHA256 (``digest="sha1"`` reproduces
+the sample). The submission set reference of the sample (digest ``AA==``, a placeholder) is
+added when ``submission_set_id`` is given.
+
+Manifest references (``urn:oid:``) cannot be dereferenced by a generic XML-DSig engine (xmlsec1
+needs ``--ignore-manifests``): :func:`verify_xades` recomputes them from the documents given.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+
+from segur_ris._xml import parse_xml
+from segur_ris.certificates import Credential, check_validity
+from segur_ris.errors import CertificateError, DmpError, XmlError
+
+__all__ = [
+    "C14N",
+    "C14N_WITH_COMMENTS",
+    "MANIFEST_ID",
+    "PURPOSE_OF_SIGNATURE",
+    "SIGNED_PROPERTIES_ID",
+    "XADES_NS",
+    "DigestName",
+    "XadesReference",
+    "XadesReport",
+    "build_xades",
+    "verify_xades",
+]
+
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+XADES_NS = "http://uri.etsi.org/01903/v1.1.1#"
+C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+C14N_WITH_COMMENTS = C14N + "#WithComments"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+EXC_C14N_WITH_COMMENTS = EXC_C14N + "WithComments"
+MANIFEST_TYPE = DS_NS + "Manifest"
+SIGNED_PROPERTIES_TYPE = XADES_NS + "SignedProperties"
+MANIFEST_ID = "IHEManifest"
+SIGNED_PROPERTIES_ID = "S0-SignedProperties"
+#: IHE DSG purpose of signature ("Source", ASTM E1762).
+PURPOSE_OF_SIGNATURE = "1.2.840.10065.1.12.1.14"
+_PLACEHOLDER = "AA=="
+
+DigestName = Literal["sha1", "sha256", "sha512"]
+_DIGEST_URI: dict[str, str] = {
+    "sha1": DS_NS + "sha1",
+    "sha256": "http://www.w3.org/2001/04/xmlenc#sha256",
+    "sha512": "http://www.w3.org/2001/04/xmlenc#sha512",
+}
+_DIGEST_BY_URI = {uri: name for name, uri in _DIGEST_URI.items()}
+_SIGNATURE_URI: dict[str, str] = {
+    "sha1": DS_NS + "rsa-sha1",
+    "sha256": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "sha512": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+}
+_SIGNATURE_BY_URI = {uri: name for name, uri in _SIGNATURE_URI.items()}
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha512": hashes.SHA512,
+}
+_C14N_MODES: dict[str, tuple[bool, bool]] = {  # uri -> (exclusive, with_comments)
+    C14N: (False, False),
+    C14N_WITH_COMMENTS: (False, True),
+    EXC_C14N: (True, False),
+    EXC_C14N_WITH_COMMENTS: (True, True),
+}
+
+
+def _q(ns: str, name: str) -> str:
+    return f"{{{ns}}}{name}"
+
+
+def _default_ns(uri: str) -> dict[str, str]:
+    """An nsmap making ``uri`` the default namespace (lxml-stubs type keys as str)."""
+    return {None: uri}  # type: ignore[dict-item]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    return hashlib.new(name, data).digest()
+
+
+def c14n_subtree(element: etree._Element, *, exclusive: bool, with_comments: bool) -> bytes:
+    """Canonical form of ``element`` as the apex of a document subset.
+
+    lxml's c14n of a non-root element mishandles nested default namespaces (it emits spurious
+    ``xmlns=""``); serialising the subtree (which declares every in-scope namespace on the apex)
+    and canonicalising the re-parsed copy gives the XML-DSig result.
+    """
+    standalone = etree.fromstring(etree.tostring(element, with_tail=False))
+    return etree.tostring(
+        standalone, method="c14n", exclusive=exclusive, with_comments=with_comments
+    )
+
+
+def _canonical_document(data: bytes, exclusive: bool, with_comments: bool) -> bytes:
+    root = parse_xml(data, what="document signé")
+    return etree.tostring(
+        root.getroottree(), method="c14n", exclusive=exclusive, with_comments=with_comments
+    )
+
+
+def _is_xml(data: bytes) -> bool:
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head != b"<":
+        return False
+    try:
+        parse_xml(data)
+    except XmlError:
+        return False
+    return True
+
+
+def _instant(moment: dt.datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _reference(
+    parent: etree._Element,
+    uri: str,
+    digest_name: str,
+    value: str,
+    *,
+    transforms: tuple[str, ...] = (),
+    type_: str | None = None,
+) -> etree._Element:
+    ref = etree.SubElement(parent, _q(DS_NS, "Reference"))
+    if type_:
+        ref.set("Type", type_)
+    ref.set("URI", uri)
+    if transforms:
+        tr = etree.SubElement(ref, _q(DS_NS, "Transforms"))
+        for algorithm in transforms:
+            etree.SubElement(tr, _q(DS_NS, "Transform"), Algorithm=algorithm)
+    etree.SubElement(ref, _q(DS_NS, "DigestMethod"), Algorithm=_DIGEST_URI[digest_name])
+    etree.SubElement(ref, _q(DS_NS, "DigestValue")).text = value
+    return ref
+
+
+def build_xades(
+    documents: Mapping[str, bytes],
+    credential: Credential,
+    *,
+    now: dt.datetime | None = None,
+    submission_set_id: str | None = None,
+    signature_id: str | None = None,
+    digest: DigestName = "sha256",
+) -> bytes:
+    """The XAdES signature document (UTF-8 bytes) over ``documents`` (uniqueId → exact bytes
+    sent in the submission), signed with the ORG SIGN (or CPS) RSA key of ``credential``.
+
+    The result must be sent byte for byte (its size/hash go into the signature entry's
+    metadata).
+    """
+    if not documents:
+        raise DmpError("XAdES: aucun document à signer", code="xades_empty")
+    key = credential.private_key
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateError("XAdES: une clé RSA est requise", code="certificate_key")
+    if digest not in _DIGEST_URI:
+        raise DmpError(f"XAdES: algorithme d'empreinte inconnu {digest!r}", code="xades_digest")
+    sig_id = signature_id or str(uuid.uuid4())
+    moment = now or dt.datetime.now(dt.UTC)
+
+    root = etree.Element(_q(DS_NS, "Signature"), nsmap=_default_ns(DS_NS), Id=sig_id)
+    signed_info = etree.SubElement(root, _q(DS_NS, "SignedInfo"))
+    etree.SubElement(signed_info, _q(DS_NS, "CanonicalizationMethod"), Algorithm=C14N_WITH_COMMENTS)
+    etree.SubElement(signed_info, _q(DS_NS, "SignatureMethod"), Algorithm=_SIGNATURE_URI[digest])
+    etree.SubElement(root, _q(DS_NS, "SignatureValue"))
+    key_info = etree.SubElement(root, _q(DS_NS, "KeyInfo"))
+    etree.SubElement(
+        etree.SubElement(key_info, _q(DS_NS, "X509Data")), _q(DS_NS, "X509Certificate")
+    ).text = _b64(credential.certificate.public_bytes(serialization.Encoding.DER))
+
+    manifest = etree.SubElement(
+        etree.SubElement(root, _q(DS_NS, "Object")), _q(DS_NS, "Manifest"), Id=MANIFEST_ID
+    )
+    if submission_set_id:
+        _reference(manifest, f"urn:oid:{submission_set_id}", digest, _PLACEHOLDER)
+    for unique_id, data in documents.items():
+        if not unique_id or not isinstance(data, bytes | bytearray):
+            raise DmpError(f"XAdES: document invalide {unique_id!r}", code="xades_document")
+        if _is_xml(bytes(data)):
+            octets = _canonical_document(bytes(data), exclusive=False, with_comments=True)
+            transforms: tuple[str, ...] = (C14N_WITH_COMMENTS,)
+        else:
+            octets, transforms = bytes(data), ()
+        _reference(
+            manifest,
+            f"urn:oid:{unique_id}",
+            digest,
+            _b64(_digest(digest, octets)),
+            transforms=transforms,
+        )
+
+    properties = etree.SubElement(
+        etree.SubElement(root, _q(DS_NS, "Object")), _q(DS_NS, "SignatureProperties")
+    )
+    etree.SubElement(
+        properties, _q(DS_NS, "SignatureProperty"), Id="purposeOfSignature", Target=f"#{sig_id}"
+    ).text = PURPOSE_OF_SIGNATURE
+
+    qualifying = etree.SubElement(
+        etree.SubElement(root, _q(DS_NS, "Object")),
+        _q(XADES_NS, "QualifyingProperties"),
+        nsmap=_default_ns(XADES_NS),
+        Target=f"#{sig_id}",
+    )
+    signed_props = etree.SubElement(
+        qualifying, _q(XADES_NS, "SignedProperties"), Id=SIGNED_PROPERTIES_ID
+    )
+    sig_props = etree.SubElement(signed_props, _q(XADES_NS, "SignedSignatureProperties"))
+    etree.SubElement(sig_props, _q(XADES_NS, "SigningTime")).text = _instant(moment)
+    signing_cert = etree.SubElement(sig_props, _q(XADES_NS, "SigningCertificate"))
+    for cert in (credential.certificate, *credential.chain):
+        cert_el = etree.SubElement(signing_cert, _q(XADES_NS, "Cert"))
+        cert_digest = etree.SubElement(cert_el, _q(XADES_NS, "CertDigest"))
+        etree.SubElement(cert_digest, _q(XADES_NS, "DigestMethod"), Algorithm=_DIGEST_URI[digest])
+        etree.SubElement(cert_digest, _q(XADES_NS, "DigestValue")).text = _b64(
+            _digest(digest, cert.public_bytes(serialization.Encoding.DER))
+        )
+        issuer_serial = etree.SubElement(cert_el, _q(XADES_NS, "IssuerSerial"))
+        etree.SubElement(
+            issuer_serial, _q(DS_NS, "X509IssuerName"), nsmap=_default_ns(DS_NS)
+        ).text = cert.issuer.rfc4514_string()
+        etree.SubElement(
+            issuer_serial, _q(DS_NS, "X509SerialNumber"), nsmap=_default_ns(DS_NS)
+        ).text = str(cert.serial_number)
+    policy = etree.SubElement(sig_props, _q(XADES_NS, "SignaturePolicyIdentifier"))
+    etree.SubElement(policy, _q(XADES_NS, "SignaturePolicyImplied"))
+    etree.SubElement(signed_props, _q(XADES_NS, "SignedDataObjectProperties"))
+
+    # a serialised-and-reparsed tree gives the verifier's exact namespace context
+    final = etree.fromstring(etree.tostring(root))
+    final_info = final.find(_q(DS_NS, "SignedInfo"))
+    final_value = final.find(_q(DS_NS, "SignatureValue"))
+    if final_info is None or final_value is None:  # pragma: no cover - built above
+        raise DmpError("XAdES: structure interne incohérente", code="xades_format")
+    for target, type_ in (
+        (MANIFEST_ID, MANIFEST_TYPE),
+        (SIGNED_PROPERTIES_ID, SIGNED_PROPERTIES_TYPE),
+    ):
+        octets = c14n_subtree(_by_id(final, target), exclusive=False, with_comments=False)
+        _reference(final_info, f"#{target}", digest, _b64(_digest(digest, octets)), type_=type_)
+    canonical = c14n_subtree(final_info, exclusive=False, with_comments=True)
+    final_value.text = _b64(key.sign(canonical, padding.PKCS1v15(), _HASHES[digest]()))
+    return etree.tostring(final, xml_declaration=True, encoding="UTF-8")
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class XadesReference:
+    """One manifest reference. ``digest_ok`` is ``None`` when it was not checked (placeholder
+    digest of the submission set, or document not given); ``detail`` explains a failure."""
+
+    uri: str
+    unique_id: str
+    digest_ok: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class XadesReport:
+    """Result of :func:`verify_xades`.
+
+    ``valid`` = signature value, SignedInfo references, signing certificate, trust (when asked)
+    and every given document's digest all correct, and every given document covered.
+    """
+
+    valid: bool
+    signature_valid: bool
+    signing_time: str | None
+    signer_subject: str | None
+    certificate: x509.Certificate | None
+    signature_method: str
+    references: tuple[XadesReference, ...]
+    errors: tuple[str, ...]
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """uniqueIds whose digest does not match."""
+        return tuple(r.unique_id for r in self.references if r.digest_ok is False)
+
+
+def _by_id(root: etree._Element, ident: str) -> etree._Element:
+    found = root.xpath("//*[@Id=$ident]", ident=ident)
+    if not isinstance(found, list) or len(found) != 1 or not isinstance(found[0], etree._Element):
+        raise DmpError(f"XAdES: élément Id={ident!r} introuvable ou ambigu", code="xades_format")
+    return found[0]
+
+
+def _transforms(ref: etree._Element) -> list[str]:
+    return [t.get("Algorithm", "") for t in ref.iterfind(f"{_q(DS_NS, 'Transforms')}/*")]
+
+
+def _ref_digest(ref: etree._Element) -> tuple[str, str]:
+    method = ref.find(_q(DS_NS, "DigestMethod"))
+    uri = method.get("Algorithm", "") if method is not None else ""
+    name = _DIGEST_BY_URI.get(uri)
+    if name is None:
+        raise DmpError(f"XAdES: DigestMethod non pris en charge {uri!r}", code="xades_digest")
+    return name, "".join((ref.findtext(_q(DS_NS, "DigestValue")) or "").split())
+
+
+def _same_document_octets(root: etree._Element, ref: etree._Element) -> bytes:
+    uri = ref.get("URI", "")
+    if not uri.startswith("#"):
+        raise DmpError(f"XAdES: référence SignedInfo inattendue {uri!r}", code="xades_format")
+    element = _by_id(root, uri[1:])
+    transforms = _transforms(ref)
+    exclusive, comments = False, False  # "#id" without transform: c14n without comments
+    for algorithm in transforms:
+        if algorithm not in _C14N_MODES:
+            raise DmpError(f"XAdES: transformation non prise en charge {algorithm!r}")
+        exclusive, comments = _C14N_MODES[algorithm]
+    return c14n_subtree(element, exclusive=exclusive, with_comments=comments)
+
+
+def _check_manifest_ref(ref: etree._Element, documents: Mapping[str, bytes]) -> XadesReference:
+    uri = ref.get("URI", "")
+    unique_id = uri.removeprefix("urn:oid:")
+    name, expected = _ref_digest(ref)
+    data = documents.get(unique_id)
+    if data is None:
+        if expected == _PLACEHOLDER:
+            return XadesReference(uri, unique_id, None, "empreinte factice (lot de soumission)")
+        return XadesReference(uri, unique_id, None, "document non fourni")
+    octets = bytes(data)
+    for algorithm in _transforms(ref):
+        if algorithm not in _C14N_MODES:
+            return XadesReference(uri, unique_id, False, f"transformation inconnue {algorithm}")
+        try:
+            octets = _canonical_document(octets, *_C14N_MODES[algorithm])
+        except XmlError as exc:
+            return XadesReference(uri, unique_id, False, f"document XML illisible: {exc}")
+    ok = _b64(_digest(name, octets)) == expected
+    return XadesReference(uri, unique_id, ok, "" if ok else "empreinte différente")
+
+
+def verify_xades(
+    xml: bytes,
+    documents: Mapping[str, bytes],
+    *,
+    trusted_ca_pem: bytes | str | None = None,
+    now: dt.datetime | None = None,
+    check_dates: bool = True,
+) -> XadesReport:
+    """Verify a XAdES signature document against the submitted ``documents``.
+
+    Checks the RSA signature over the canonical SignedInfo, the digests of the Manifest and
+    SignedProperties references, that ``SigningCertificate`` names the KeyInfo certificate,
+    every manifest reference whose document is given, and (``trusted_ca_pem``) that the
+    signer is issued by a trusted CA; ``check_dates`` checks the validity period at ``now``.
+    Problems are reported, not raised; :class:`DmpError` only for a document that is not a
+    XAdES signature at all.
+    """
+    root = parse_xml(xml, what="signature XAdES")
+    if root.tag != _q(DS_NS, "Signature"):
+        raise DmpError(f"XAdES: ds:Signature attendu, trouvé {root.tag}", code="xades_format")
+    errors: list[str] = []
+    signed_info = root.find(_q(DS_NS, "SignedInfo"))
+    if signed_info is None:
+        raise DmpError("XAdES: SignedInfo manquant", code="xades_format")
+
+    cert: x509.Certificate | None = None
+    cert_text = root.findtext(
+        f"{_q(DS_NS, 'KeyInfo')}/{_q(DS_NS, 'X509Data')}/{_q(DS_NS, 'X509Certificate')}"
+    )
+    if cert_text:
+        try:
+            cert = x509.load_der_x509_certificate(base64.b64decode("".join(cert_text.split())))
+        except ValueError:
+            errors.append("certificat KeyInfo illisible")
+    else:
+        errors.append("KeyInfo/X509Certificate manquant")
+
+    # SignedInfo references
+    types_seen: set[str] = set()
+    for ref in signed_info.iterfind(_q(DS_NS, "Reference")):
+        types_seen.add(ref.get("Type", ""))
+        try:
+            name, expected = _ref_digest(ref)
+            octets = _same_document_octets(root, ref)
+        except DmpError as exc:
+            errors.append(exc.message)
+            continue
+        if _b64(_digest(name, octets)) != expected:
+            errors.append(f"référence {ref.get('URI')}: empreinte différente")
+    for required in (MANIFEST_TYPE, SIGNED_PROPERTIES_TYPE):
+        if required not in types_seen:
+            errors.append(f"SignedInfo ne référence pas {required}")
+
+    # signature value
+    method_el = signed_info.find(_q(DS_NS, "SignatureMethod"))
+    method = method_el.get("Algorithm", "") if method_el is not None else ""
+    c14n_el = signed_info.find(_q(DS_NS, "CanonicalizationMethod"))
+    c14n_uri = c14n_el.get("Algorithm", "") if c14n_el is not None else ""
+    signature_ok = False
+    hash_name = _SIGNATURE_BY_URI.get(method)
+    if hash_name is None:
+        errors.append(f"SignatureMethod non pris en charge: {method!r}")
+    elif c14n_uri not in _C14N_MODES:
+        errors.append(f"CanonicalizationMethod non pris en charge: {c14n_uri!r}")
+    elif cert is not None:
+        public_key = cert.public_key()
+        value = base64.b64decode(
+            "".join((root.findtext(_q(DS_NS, "SignatureValue")) or "").split())
+        )
+        exclusive, comments = _C14N_MODES[c14n_uri]
+        canonical = c14n_subtree(signed_info, exclusive=exclusive, with_comments=comments)
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            errors.append("clé du signataire non RSA")
+        else:
+            try:
+                public_key.verify(value, canonical, padding.PKCS1v15(), _HASHES[hash_name]())
+                signature_ok = True
+            except InvalidSignature:
+                errors.append("valeur de signature invalide")
+
+    # qualifying properties
+    qp = f"{_q(DS_NS, 'Object')}/{_q(XADES_NS, 'QualifyingProperties')}"
+    ssp = f"{qp}/{_q(XADES_NS, 'SignedProperties')}/{_q(XADES_NS, 'SignedSignatureProperties')}"
+    signing_time = root.findtext(f"{ssp}/{_q(XADES_NS, 'SigningTime')}")
+    if root.find(qp) is None:
+        errors.append("QualifyingProperties XAdES v1.1.1 manquant")
+    elif cert is not None:
+        cert_ok = False
+        der = cert.public_bytes(serialization.Encoding.DER)
+        for cert_el in root.iterfind(
+            f"{ssp}/{_q(XADES_NS, 'SigningCertificate')}/{_q(XADES_NS, 'Cert')}"
+        ):
+            digest_el = cert_el.find(_q(XADES_NS, "CertDigest"))
+            serial = cert_el.findtext(
+                f"{_q(XADES_NS, 'IssuerSerial')}/{_q(DS_NS, 'X509SerialNumber')}"
+            )
+            if digest_el is None or serial is None or serial.strip() != str(cert.serial_number):
+                continue
+            method_uri = _cert_digest_method(digest_el)
+            cert_hash = _DIGEST_BY_URI.get(method_uri)
+            value_text = "".join((digest_el.findtext(_q(XADES_NS, "DigestValue")) or "").split())
+            if cert_hash is not None and _b64(_digest(cert_hash, der)) == value_text:
+                cert_ok = True
+        if not cert_ok:
+            errors.append("SigningCertificate ne désigne pas le certificat signataire")
+
+    if cert is not None:
+        if check_dates:
+            try:
+                check_validity(cert, now or _signing_moment(signing_time))
+            except CertificateError as exc:
+                errors.append(exc.message)
+        if trusted_ca_pem is not None:
+            errors.extend(_trust_errors(cert, trusted_ca_pem))
+
+    # manifest
+    manifest = root.find(f"{_q(DS_NS, 'Object')}/{_q(DS_NS, 'Manifest')}")
+    references: list[XadesReference] = []
+    if manifest is None:
+        errors.append("Manifest manquant")
+    else:
+        for ref in manifest.iterfind(_q(DS_NS, "Reference")):
+            try:
+                references.append(_check_manifest_ref(ref, documents))
+            except DmpError as exc:
+                errors.append(exc.message)
+    covered = {r.unique_id for r in references}
+    for unique_id in documents:
+        if unique_id not in covered:
+            errors.append(f"document {unique_id} absent du manifeste")
+    for ref_report in references:
+        if ref_report.digest_ok is False:
+            errors.append(f"document {ref_report.unique_id}: {ref_report.detail}")
+
+    return XadesReport(
+        valid=signature_ok and not errors,
+        signature_valid=signature_ok,
+        signing_time=signing_time,
+        signer_subject=cert.subject.rfc4514_string() if cert is not None else None,
+        certificate=cert,
+        signature_method=method,
+        references=tuple(references),
+        errors=tuple(errors),
+    )
+
+
+def _cert_digest_method(digest_el: etree._Element) -> str:
+    method = digest_el.find(_q(XADES_NS, "DigestMethod"))
+    if method is None:  # the official sample's children are unprefixed under QualifyingProperties
+        method = digest_el.find(_q(DS_NS, "DigestMethod"))
+    return method.get("Algorithm", "") if method is not None else ""
+
+
+def _signing_moment(signing_time: str | None) -> dt.datetime | None:
+    if not signing_time:
+        return None
+    try:
+        return dt.datetime.fromisoformat(signing_time.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _trust_errors(cert: x509.Certificate, trusted_ca_pem: bytes | str) -> list[str]:
+    data = trusted_ca_pem.encode() if isinstance(trusted_ca_pem, str) else trusted_ca_pem
+    try:
+        cas = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return ["autorités de confiance: PEM illisible"]
+    for ca in cas:
+        if ca.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError):
+            continue
+        return []
+    return [f"signataire hors confiance: {cert.subject.rfc4514_string()}"]
