@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -229,7 +230,7 @@ def test_options_purpose_conditions_and_spelling(org: OrgPki) -> None:
         {"secteur_activite": "SA07"},
     ],
 )
-def test_invalid_context_is_refused(org: OrgPki, change: dict[str, object]) -> None:
+def test_invalid_context_is_refused(org: OrgPki, change: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         _context(org, **change)
 
@@ -296,9 +297,9 @@ def test_untrusted_or_wrong_structure_signer(org: OrgPki, tmp_path: Path) -> Non
         build_vihf(_context(org, structure_id="10B0999999"), resource_id=INS),
         org.sign.credential,
     )
-    with pytest.raises(DmpError) as info:
+    with pytest.raises(DmpError) as structure_info:
         verify_vihf(other, org.ca_cert.read_bytes())
-    assert info.value.code == "vihf_structure"
+    assert structure_info.value.code == "vihf_structure"
 
 
 def test_direct_mode_stays_unsigned(org: OrgPki) -> None:

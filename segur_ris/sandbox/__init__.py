@@ -19,16 +19,21 @@ from segur_ris.sandbox._insi import (
     SoapAnswer,
 )
 from segur_ris.sandbox._pki import ClientCredential, TestPki, generate_test_pki
+from segur_ris.sandbox._pki_org import ORG_CA_COMMON_NAME, OrgPki, OrgPkiEntry, generate_org_pki
 
 __all__ = [
     "ALLOWED_CLIENT_CNS",
     "CNDA_IDENTITIES",
+    "ORG_CA_COMMON_NAME",
     "ClientCredential",
     "InsiSandbox",
     "InsiSandboxCore",
+    "OrgPki",
+    "OrgPkiEntry",
     "SandboxIdentity",
     "SandboxIns",
     "SoapAnswer",
     "TestPki",
+    "generate_org_pki",
     "generate_test_pki",
 ]
