@@ -32,6 +32,7 @@ __all__ = [
     "MllpError",
     "MllpTimeout",
     "MssanteError",
+    "MtomError",
     "PdfError",
     "PscError",
     "SegurError",
@@ -256,6 +257,15 @@ class XdsRegistryError(XdsError):
         self.status = status
         self.severity = severity
         self.location = location
+
+
+class MtomError(XdsError, XmlError):
+    """A MTOM/XOP message is malformed, oversized or inconsistent.
+
+    ``code`` says what is wrong: ``content-type``, ``boundary``, ``truncated``, ``header``,
+    ``start``, ``duplicate-cid``, ``encoding``, ``size``, ``parts``, ``include``, ``base64``,
+    ``xml``.
+    """
 
 
 class DmpError(XdsError):

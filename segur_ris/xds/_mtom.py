@@ -24,7 +24,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
@@ -32,7 +32,7 @@ import pybase64
 from lxml import etree
 
 from segur_ris._xml import parse_xml
-from segur_ris.errors import TransportError, XdsError, XmlError
+from segur_ris.errors import MtomError, TransportError
 
 if TYPE_CHECKING:
     from segur_ris.transport import HttpTransport
@@ -72,15 +72,7 @@ _WHITESPACE = b" \t\r\n"
 _CID_SAFE = "@.!$&'()*+,;=-_~"  # kept unencoded in ``cid:`` URLs (RFC 2392 / RFC 3986)
 
 
-class MtomError(XdsError, XmlError):
-    """A MTOM/XOP message is malformed, oversized or inconsistent.
-
-    ``code`` says what is wrong: ``content-type``, ``boundary``, ``truncated``, ``header``,
-    ``start``, ``duplicate-cid``, ``encoding``, ``size``, ``parts``, ``include``, ``base64``,
-    ``xml``.
-    """
-
-    # To move into segur_ris.errors (XDS branch) by the lead.
+# To move into segur_ris.errors (XDS branch) by the lead.
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +91,9 @@ class MtomMessage:
     ``root`` is the SOAP envelope as received (with its ``xop:Include`` elements), ``attachments``
     every other part in wire order, ``start`` the root's content-id (``""`` when the root was the
     first part with no ``start`` parameter, or for an inline SOAP response), ``unreferenced`` the
-    content-ids of parts that no ``xop:Include`` points to (kept, not dropped).
+    content-ids of parts that no ``xop:Include`` points to (kept, not dropped), ``includes`` the
+    ``(key, content-id)`` of each ``xop:Include`` in document order (see
+    :func:`resolve_includes`), filled by the decoders.
     """
 
     root: bytes
@@ -108,6 +102,9 @@ class MtomMessage:
     start: str = ""
     root_content_type: str = ROOT_CONTENT_TYPE
     unreferenced: tuple[str, ...] = ()
+    includes: tuple[tuple[str, str], ...] = ()
+    # hash of the root the decoder scanned: ``includes`` is trusted only for that root
+    _scanned: int | None = field(default=None, repr=False, compare=False)
 
     def part(self, content_id: str) -> MtomPart:
         """The attachment named ``content_id`` (raw, ``<…>`` or ``cid:`` URL-encoded form)."""
@@ -133,8 +130,9 @@ def encode_mtom(
     ``envelope`` is the SOAP envelope already holding ``xop:Include href="cid:…"`` elements (see
     :func:`to_xop`); ``attachments`` maps each content-id to its bytes (sent raw as
     ``application/octet-stream``) or lists :class:`MtomPart` objects. Every include must name an
-    attachment. A generated boundary is drawn again if it occurs in a part; an explicit
-    ``boundary`` that occurs in a part raises :class:`MtomError`.
+    attachment (an attachment no include names is still sent). A generated boundary is drawn
+    again if it occurs in a part; an explicit ``boundary`` that occurs in a part raises
+    :class:`MtomError`.
     """
     if not action or any(c in action for c in '"\\\r\n'):
         raise MtomError(f"action SOAP invalide: {action!r}", code="content-type")
@@ -207,7 +205,7 @@ def to_xop(
     ``min_size`` decoded bytes stay inline. An element passed in is not modified.
     """
     if isinstance(envelope, bytes | bytearray):
-        root = parse_xml(bytes(envelope), what="enveloppe SOAP", error=MtomError)
+        root = _parse(bytes(envelope), "enveloppe SOAP")
     else:
         root = copy.deepcopy(envelope)
     parts = _optimise(root, tuple(tags), min_size)
@@ -268,15 +266,9 @@ def decode_mtom(
         for index, (headers, content) in enumerate(parts)
         if index != root_index
     )
-    tree = parse_xml(root, what="partie racine XOP", error=MtomError)
-    index_ = _part_index(attachments)
-    used: set[str] = set()
-    for include in tree.iter(XOP_INCLUDE):
-        part = index_.get(_href_cid(include.get("href", "")))
-        if part is None:
-            href = include.get("href")
-            raise MtomError(f"xop:Include sans partie correspondante: {href!r}", code="include")
-        used.add(part.content_id)
+    tree = _parse(root, "partie racine XOP")
+    includes = _scan(tree, _part_index(attachments))
+    used = {cid for _, cid in includes}
     return MtomMessage(
         root=root,
         attachments=attachments,
@@ -284,6 +276,8 @@ def decode_mtom(
         start=wanted if wanted is not None else _strip_cid(root_headers.get("content-id", "")),
         root_content_type=root_headers.get("content-type", "text/plain"),
         unreferenced=tuple(p.content_id for p in attachments if p.content_id not in used),
+        includes=includes,
+        _scanned=hash(root),
     )
 
 
@@ -305,14 +299,19 @@ def decode_response(
         return decode_mtom(body, content_type, max_parts=max_parts, max_bytes=max_bytes)
     if len(body) > max_bytes:
         raise MtomError(f"message de {len(body)} octets > limite {max_bytes}", code="size")
-    root = parse_xml(bytes(body), what="réponse SOAP", error=MtomError)
+    root = _parse(bytes(body), "réponse SOAP")
     parts = _optimise(root, (XDS_DOCUMENT,), 0)
     if len(parts) > max_parts:
         raise MtomError(f"plus de {max_parts} documents", code="parts")
+    includes = _scan(root, _part_index(parts))
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8") if parts else bytes(body)
     return MtomMessage(
-        root=etree.tostring(root, xml_declaration=True, encoding="UTF-8") if parts else body,
+        root=data,
         attachments=parts,
         root_content_type=content_type,
+        unreferenced=(),
+        includes=includes,
+        _scanned=hash(data),
     )
 
 
@@ -321,7 +320,7 @@ def reconstitute(message: MtomMessage) -> bytes:
 
     This is the XML to validate against the XSDs (``xs:base64Binary`` where the include was).
     """
-    root = parse_xml(message.root, what="partie racine XOP", error=MtomError)
+    root = _parse(message.root, "partie racine XOP")
     index = _part_index(message.attachments)
     for include in list(root.iter(XOP_INCLUDE)):
         parent = _include_parent(include)
@@ -338,16 +337,17 @@ def resolve_includes(message: MtomMessage) -> dict[str, bytes]:
     request), else the sibling ``xds:DocumentUniqueId`` (ITI-43 ``DocumentResponse``), else the
     content-id. A key met twice raises :class:`MtomError`.
     """
-    root = parse_xml(message.root, what="partie racine XOP", error=MtomError)
     index = _part_index(message.attachments)
+    if message._scanned is not None and message._scanned == hash(message.root):
+        includes = message.includes  # scanned by the decoder: no second parse
+    else:
+        root = _parse(message.root, "partie racine XOP")
+        includes = _scan(root, index)
     found: dict[str, bytes] = {}
-    for include in root.iter(XOP_INCLUDE):
-        parent = _include_parent(include)
-        part = _resolve(include, index)
-        key = parent.get("id") or _unique_id(parent) or part.content_id
+    for key, cid in includes:
         if key in found:
             raise MtomError(f"document {key!r} référencé deux fois", code="include")
-        found[key] = part.data
+        found[key] = index[cid].data
     return found
 
 
@@ -385,10 +385,18 @@ def post_mtom(
 # --- internals ------------------------------------------------------------------------------
 
 
+def _parse(data: bytes, what: str) -> etree._Element:
+    """:func:`parse_xml` (XXE-safe; a DOCTYPE raises ``UnsafeXmlError``), errors coded ``xml``."""
+    try:
+        return parse_xml(data, what=what, error=MtomError)
+    except MtomError as exc:
+        raise MtomError(exc.message, code="xml") from None
+
+
 def _envelope(envelope: bytes | etree._Element) -> tuple[bytes, etree._Element]:
     if isinstance(envelope, bytes | bytearray):
         data = bytes(envelope)
-        return data, parse_xml(data, what="enveloppe SOAP", error=MtomError)
+        return data, _parse(data, "enveloppe SOAP")
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), envelope
 
 
@@ -460,6 +468,16 @@ def _include_parent(include: etree._Element) -> etree._Element:
             code="include",
         )
     return parent
+
+
+def _scan(root: etree._Element, index: Mapping[str, MtomPart]) -> tuple[tuple[str, str], ...]:
+    """``(key, content-id)`` of every ``xop:Include`` under ``root``, each checked."""
+    found: list[tuple[str, str]] = []
+    for include in root.iter(XOP_INCLUDE):
+        parent = _include_parent(include)
+        part = _resolve(include, index)
+        found.append((parent.get("id") or _unique_id(parent) or part.content_id, part.content_id))
+    return tuple(found)
 
 
 def _unique_id(parent: etree._Element) -> str | None:
