@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from segur_ris._files import write_private
 from segur_ris.errors import CertificateError
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
 #: Private key types usable by the SDK (RSA for XML signatures, EC for TLS only).
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-_KEY_MODE = 0o600
 
 
 class OrgRole(enum.Enum):
@@ -197,12 +197,7 @@ class Credential:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _KEY_MODE)
-        try:
-            os.fchmod(fd, _KEY_MODE)  # an existing file keeps its mode otherwise
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        write_private(key_path, data)
         chain_path: Path | None = None
         if self.chain:
             chain_path = root / f"{stem}-chain.pem"

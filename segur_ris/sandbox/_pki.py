@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from segur_ris._files import write_private
 from segur_ris.errors import ConfigError
 
 __all__ = [
@@ -52,7 +53,6 @@ CLIENT_INSI_MANU = "INSI-MANU"
 CLIENT_AUTRE = "AUTRE"
 _AUTRE_CN = "SERVEUR-RIS-SANDBOX"
 
-_KEY_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +129,7 @@ def _write_key(path: Path, key: _PrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _KEY_MODE)
-    try:
-        os.fchmod(fd, _KEY_MODE)  # an existing file keeps its mode otherwise
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    write_private(path, data)
 
 
 def generate_test_pki(

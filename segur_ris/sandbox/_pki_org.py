@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from segur_ris._files import write_private
 from segur_ris.certificates import Credential
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
 
 #: Common name of the test ORG CA (imitation, never an official name on its own).
 ORG_CA_COMMON_NAME = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
-_KEY_MODE = 0o600
 
 
 @functools.cache
@@ -95,12 +95,7 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _KEY_MODE)
-    try:
-        os.fchmod(fd, _KEY_MODE)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    write_private(path, data)
 
 
 def generate_org_pki(
@@ -199,12 +194,7 @@ def generate_org_pki(
             [ca],
             serialization.BestAvailableEncryption(password),
         )
-        fd = os.open(p12_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _KEY_MODE)
-        try:
-            os.fchmod(fd, _KEY_MODE)
-            os.write(fd, p12)
-        finally:
-            os.close(fd)
+        write_private(p12_path, p12)
         credential = Credential(certificate=cert, private_key=key, chain=(ca,))
         return OrgPkiEntry(cert=cert_path, key=key_path, p12=p12_path, credential=credential)
 
