@@ -45,7 +45,6 @@ __all__ = [
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
-
 class OrgRole(enum.Enum):
     """Role of an IGC-Santé structure certificate."""
 

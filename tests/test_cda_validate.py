@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -279,18 +278,13 @@ def test_disk_cache_is_used_by_a_second_instance(
 ) -> None:
     validator.validate(n3, profiles=[CR_IMG])  # make sure it is on disk
     cold = CdaValidator(kit, cache_dir=cache_dir.parent / "cold-cache")
-    start = time.perf_counter()
     cold.validate(n3, profiles=[CR_IMG])
-    cold_time = time.perf_counter() - start
     assert cold.cache_stats()["generated"] == 1
 
     warm = CdaValidator(kit, cache_dir=cache_dir)
-    start = time.perf_counter()
     warm.validate(n3, profiles=[CR_IMG])
-    warm_time = time.perf_counter() - start
-    assert warm.cache_stats()["generated"] == 0
+    assert warm.cache_stats()["generated"] == 0  # loaded from disk, nothing regenerated
     assert warm.cache_stats()["disk_hits"] == 1
-    assert warm_time < cold_time
     warm.validate(n3, profiles=[CR_IMG])
     assert warm.cache_stats()["memory_hits"] == 1
 

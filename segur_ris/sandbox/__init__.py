@@ -11,6 +11,8 @@ Servers only ever bind to the loopback interface.
 
 from __future__ import annotations
 
+from segur_ris.sandbox._dmp import DmpSandbox, DmpSandboxCore
+from segur_ris.sandbox._dmp_store import DmpStore
 from segur_ris.sandbox._identities import CNDA_IDENTITIES, SandboxIdentity, SandboxIns
 from segur_ris.sandbox._insi import (
     ALLOWED_CLIENT_CNS,
@@ -26,6 +28,9 @@ __all__ = [
     "CNDA_IDENTITIES",
     "ORG_CA_COMMON_NAME",
     "ClientCredential",
+    "DmpSandbox",
+    "DmpSandboxCore",
+    "DmpStore",
     "InsiSandbox",
     "InsiSandboxCore",
     "OrgPki",

@@ -54,7 +54,6 @@ CLIENT_AUTRE = "AUTRE"
 _AUTRE_CN = "SERVEUR-RIS-SANDBOX"
 
 
-
 @dataclass(frozen=True, slots=True)
 class ClientCredential:
     """A client certificate and its unencrypted private key (PEM files) with the cert's CN."""
