@@ -279,7 +279,7 @@ class DmpClient:
         cda = bytes(cda)
         entry = document_entry_from_cda(
             cda,
-            environment_ins_oid=self._oid(_kind_of_cda(cda)),
+            environment_ins_oid=self.settings.environment.ins,
             entry_uuid="Document01",
             invisible_patient=hide_from_patient,
             masque_ps=mask_to_professionals,
@@ -479,14 +479,6 @@ def _source_id(settings: Settings) -> str:
             "DMP: lps.instance (UUID de l'installation) requis pour le sourceId, "
             "ou passez source_id="
         ) from None
-
-
-def _kind_of_cda(cda: bytes) -> str:
-    """``NIA`` when the CDA's patient INS is an INS-NIA, else ``NIR``."""
-    from segur_ris.cda import read_cda
-    from segur_ris.codes import OID_INS_NIA
-
-    return "NIA" if read_cda(cda).patient.ins_oid == OID_INS_NIA else "NIR"
 
 
 def _part(parts: dict[str, bytes], content_id: str) -> bytes:

@@ -150,6 +150,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
     request: ssl.SSLSocket
     protocol_version = "HTTP/1.1"
+    # headers and body leave in separate writes: with Nagle on, the body waits for the
+    # client's delayed ACK (40 ms per exchange on keep-alive connections)
+    disable_nagle_algorithm = True
     server_version = "segur-ris-sandbox"
     sys_version = ""
     timeout = _IDLE_TIMEOUT

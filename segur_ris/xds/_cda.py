@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from segur_ris._xml import parse_xml
 from segur_ris.cda import CdaDocument, CdaPerson, read_cda
 from segur_ris.codes import OID_INS_NIA
+from segur_ris.config import InsOids
 from segur_ris.errors import InvalidMatriculeError
 from segur_ris.ins import Ins
 from segur_ris.report import OID_DICOM_MODALITY, OID_RPPS, OID_SNOMED_CT, OID_STRUCTURE
@@ -132,7 +133,7 @@ def _practice_setting_from_xml(data: bytes) -> Code | None:
     return None
 
 
-def _patient_id(doc: CdaDocument, environment_ins_oid: str | None) -> str:
+def _patient_id(doc: CdaDocument, environment_ins_oid: str | InsOids | None) -> str:
     patient = doc.patient
     if not patient.ins or not patient.ins_oid:
         raise XdsMetadataError(
@@ -140,6 +141,8 @@ def _patient_id(doc: CdaDocument, environment_ins_oid: str | None) -> str:
             field="patientId",
         )
     oid = patient.ins_oid
+    if isinstance(environment_ins_oid, InsOids):  # the environment's OID for this kind of INS
+        environment_ins_oid = environment_ins_oid.for_kind("NIA" if oid == OID_INS_NIA else "NIR")
     if environment_ins_oid and environment_ins_oid != oid:
         same_kind = (oid == OID_INS_NIA) == (environment_ins_oid == OID_INS_NIA)
         if not same_kind:
@@ -221,7 +224,7 @@ def _reference_ids(doc: CdaDocument) -> tuple[str, ...]:
 def document_entry_from_cda(
     cda: bytes | CdaDocument,
     *,
-    environment_ins_oid: str | None,
+    environment_ins_oid: str | InsOids | None,
     repository_unique_id: str = "",
     entry_uuid: str = "Document01",
     masque_ps: bool = False,
@@ -240,8 +243,9 @@ def document_entry_from_cda(
     ``cda`` is the exact document bytes (hash, size and the practice setting are taken from
     them) or a parsed :class:`~segur_ris.cda.CdaDocument` (then no hash/size, and the
     practice setting must be given). ``environment_ins_oid`` replaces the INS OID of the
-    document by the target environment's (``settings.environment.ins.for_kind(kind)``: the INSi
-    qualification platform returns …4.8 where the DMP test platforms expect …4.10).
+    document by the target environment's; pass ``settings.environment.ins`` to pick it by the
+    kind of INS (the INSi qualification platform returns …4.8 where the DMP test platforms
+    expect …4.10).
     The visibility flags add the J58 codes ``MASQUE_PS``, ``INVISIBLE_PATIENT``,
     ``INVISIBLE_REPRESENTANTS_LEGAUX`` to the confidentiality codes. ``practice_setting`` and
     ``facility_type`` override the CDA values; ``class_code`` overrides the ASS_X16 mapping.
