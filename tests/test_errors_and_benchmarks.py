@@ -36,7 +36,7 @@ def test_codes_are_carried_and_shown() -> None:
     assert isinstance(timeout, errors.TransportTimeout) and isinstance(timeout, errors.InsiError)
 
 
-@pytest.mark.parametrize("script", ["bench_hl7.py", "bench_cri.py"])
+@pytest.mark.parametrize("script", ["bench_hl7.py", "bench_cri.py", "bench_dmp.py"])
 def test_other_benchmarks_run(ref_dir: Path, script: str) -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / script)],

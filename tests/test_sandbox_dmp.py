@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from segur_ris.dmp import (
     parse_set_authorization_response,
     parse_td02_response,
 )
-from segur_ris.errors import DmpError
+from segur_ris.errors import ConfigError, DmpError
 from segur_ris.ins import Ins, parse_matricule
 from segur_ris.sandbox import TestPki
 from segur_ris.sandbox._dmp import (
@@ -30,6 +30,7 @@ from segur_ris.sandbox._dmp import (
     ACTION_ITI57,
     DMP_REPOSITORY_UNIQUE_ID,
     FAULT_VIHF_INVALID,
+    IHE_SCHEMAS_ENV,
     DmpSandbox,
     DmpSandboxCore,
 )
@@ -40,6 +41,7 @@ from segur_ris.xds import (
     ASSOCIATION_HAS_MEMBER,
     ASSOCIATION_RPLC,
     ASSOCIATION_SIGNS,
+    QUERY_FIND_SUBMISSION_SETS,
     STATUS_APPROVED,
     STATUS_DELETED,
     STATUS_DEPRECATED,
@@ -62,6 +64,8 @@ from segur_ris.xds import (
     encode_mtom,
     find_documents,
     find_documents_by_reference_id,
+    find_submission_sets,
+    get_associations,
     get_documents,
     metadata_update,
     parse_adhoc_query_response,
@@ -72,6 +76,8 @@ from segur_ris.xds import (
 from tests.conftest import ref_file
 
 SAMPLES = "dmp/dmp-lps-package/DMP_LPS_Exemple_de_messages_1.0.1_1_-_v02.05.00"
+SCHEMAS = "dmp/ihe-iti/schema"
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 INS = "207058575627097"
 INS_OID = "1.2.250.1.213.1.4.10"
 PATIENT = f"{INS}^^^&{INS_OID}&ISO^NH"
@@ -178,6 +184,7 @@ def _submit(
     tamper: bool = False,
     replaces: str | None = None,
     codes: tuple[str, ...] = ("N",),
+    mutate: Callable[[etree._Element], None] | None = None,
 ) -> tuple[str, RegistryResponse]:
     """Send an ITI-41 (CDA + XAdES) as MTOM; returns the CDA uniqueId and the response."""
     unique_id = f"1.2.250.1.999.1.1.7898.4.{uuid.uuid4().int % 10**12}"
@@ -225,9 +232,10 @@ def _submit(
             PnrDocument("Signature01", content_id="sig1@segur-ris"),
         ),
     )
-    envelope, _ = build_envelope(
-        build_provide_and_register(request), ACTION_ITI41, security=_vihf(org, patient=patient)
-    )
+    pnr = build_provide_and_register(request)
+    if mutate is not None:
+        mutate(pnr)
+    envelope, _ = build_envelope(pnr, ACTION_ITI41, security=_vihf(org, patient=patient))
     body, content_type = encode_mtom(
         envelope, {"doc1@segur-ris": sent_cda, "sig1@segur-ris": xades}, action=ACTION_ITI41
     )
@@ -476,3 +484,201 @@ def test_store_transaction_is_atomic() -> None:
     store.add(document)
     assert store.get("urn:uuid:1") == document
     assert store.by_patient(INS, [STATUS_DELETED]) == []
+
+
+# --- IHE XSD validation (optional, reference schemas) ---------------------------------------
+
+
+@pytest.fixture()
+def schema_dir(ref_dir: Path) -> Path:
+    ref_file(ref_dir, f"{SCHEMAS}/IHE/XDS.b_DocumentRepository.xsd")
+    ref_file(ref_dir, f"{SCHEMAS}/www.w3.org/2001/xml.xsd")
+    return ref_dir / SCHEMAS
+
+
+@pytest.fixture()
+def validating(pki: TestPki, org: OrgPki, schema_dir: Path) -> Iterator[DmpSandbox]:
+    with DmpSandbox(pki, org.ca_cert, schemas=schema_dir) as running:
+        yield running
+
+
+def _slot_without_values(pnr: etree._Element) -> None:
+    # (a missing objectType would not do: rim.xsd makes it optional)
+    value_list = pnr.find(f".//{{{RIM}}}ExtrinsicObject/{{{RIM}}}Slot/{{{RIM}}}ValueList")
+    assert value_list is not None
+    value_list.getparent().remove(value_list)  # type: ignore[union-attr]
+
+
+def _unknown_element(pnr: etree._Element) -> None:
+    extrinsic = pnr.find(f".//{{{RIM}}}ExtrinsicObject")
+    assert extrinsic is not None
+    extrinsic.insert(0, etree.Element(f"{{{RIM}}}Unexpected"))
+
+
+def test_xsd_validation_accepts_valid_requests(
+    validating: DmpSandbox, org: OrgPki, pki: TestPki
+) -> None:
+    assert validating.core.schema is not None
+    unique_id, response = _submit(validating, org, pki)
+    assert response.ok and response.errors == (), response
+    [entry] = _cda_entries(_find(validating, org, pki))  # ITI-18 validated too
+    retrieve = build_retrieve_request([DocumentRequest(DMP_REPOSITORY_UNIQUE_ID, unique_id)])
+    answer = _soap(validating, org, pki, "repository", retrieve, ACTION_ITI43, _vihf(org))
+    message = decode_response(answer.content, answer.headers["Content-Type"])
+    parse_retrieve_response(parse_envelope(message.root).body).raise_for_errors()
+    ss = SubmissionSet(
+        "SubmissionSet01", unique_id + ".2", "1.2.250.1.999.1.1.7898", PATIENT, "20261124100000"
+    )
+    delete = build_submit_objects(availability_status_update(ss, entry.entry_uuid, STATUS_DELETED))
+    answer = _soap(validating, org, pki, "registry", delete, ACTION_ITI57, _vihf(org))
+    assert parse_registry_response(parse_envelope(answer.content).body).ok, answer.text
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [(_slot_without_values, "ValueList"), (_unknown_element, "Unexpected")],
+)
+def test_xsd_validation_refuses_broken_ebrim(
+    validating: DmpSandbox,
+    org: OrgPki,
+    pki: TestPki,
+    mutate: Callable[[etree._Element], None],
+    expected: str,
+) -> None:
+    _, response = _submit(validating, org, pki, mutate=mutate)
+    assert not response.ok
+    [error] = response.errors
+    assert error.error_code == "XDSRegistryMetadataError"
+    assert error.code_context.startswith("XSD: ") and expected in error.code_context, error
+    assert len(validating.store) == 0
+
+
+def test_xsd_validation_of_query_retrieve_and_update(
+    validating: DmpSandbox, org: OrgPki, pki: TestPki
+) -> None:
+    # ITI-18: an unknown element in the AdhocQuery -> AdhocQueryResponse Failure
+    query = build_adhoc_query(find_documents(PATIENT))
+    adhoc = query.find(f"{{{RIM}}}AdhocQuery")
+    assert adhoc is not None
+    adhoc.append(etree.Element(f"{{{RIM}}}Bogus"))
+    answer = _soap(validating, org, pki, "registry", query, ACTION_ITI18, _vihf(org))
+    assert answer.status_code == 200
+    found = parse_adhoc_query_response(parse_envelope(answer.content).body)
+    assert found.status.endswith(":Failure")
+    assert found.errors[0].error_code == "XDSRegistryMetadataError"
+    assert "Bogus" in found.errors[0].code_context
+    # ITI-43: RetrieveDocumentSetResponse with a Failure RegistryResponse (no SOAP fault)
+    retrieve = build_retrieve_request([DocumentRequest(DMP_REPOSITORY_UNIQUE_ID, "1.2.3")])
+    retrieve.append(etree.Element("{urn:ihe:iti:xds-b:2007}Bogus"))
+    answer = _soap(validating, org, pki, "repository", retrieve, ACTION_ITI43, _vihf(org))
+    assert answer.status_code == 200
+    result = parse_retrieve_response(parse_envelope(answer.content).body)
+    assert result.documents == ()
+    assert result.errors[0].error_code == "XDSRegistryMetadataError"
+    assert "Bogus" in result.errors[0].code_context
+    # ITI-57: an Association without associationType
+    ss = SubmissionSet("SubmissionSet01", "1.2.3.4", "1.2.250.1.999.1.1.7898", PATIENT, "2026")
+    update = build_submit_objects(availability_status_update(ss, "urn:uuid:x", STATUS_DELETED))
+    for association in update.iter(f"{{{RIM}}}Association"):
+        del association.attrib["associationType"]
+    answer = _soap(validating, org, pki, "registry", update, ACTION_ITI57, _vihf(org))
+    refused = parse_registry_response(parse_envelope(answer.content).body)
+    assert refused.errors[0].error_code == "XDSRegistryMetadataError"
+    assert "associationType" in refused.errors[0].code_context
+
+
+def test_official_td21_request_passes_xsd(ref_dir: Path, org: OrgPki, schema_dir: Path) -> None:
+    raw = ref_file(ref_dir, f"{SAMPLES}/TD2.1_-_Alimentation_requete.xml").read_bytes()
+    boundary = raw.split(b"\n", 1)[0].strip()[2:].decode("ascii")
+    content_type = f'multipart/related; boundary="{boundary}"; type="application/xop+xml"'
+    core = DmpSandboxCore(
+        DmpStore(),
+        known_ins=[INS],
+        trusted_ca_pem=org.ca_cert.read_bytes(),
+        require_valid_signature=False,
+        schemas=schema_dir,
+    )
+    answer = core.handle("repository", raw, content_type, "SAMPLE")
+    assert answer.status == 200, answer.body
+    message = decode_response(answer.body, answer.content_type)
+    response = parse_registry_response(parse_envelope(message.root).body)
+    assert response.ok
+    assert [e.error_code for e in response.errors] == ["XDSRepositoryMetadataError"]  # XAdES
+    assert len(core.store) == 2
+
+
+def test_schemas_from_environment_and_bad_folder(
+    org: OrgPki, schema_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def core(**kwargs: object) -> DmpSandboxCore:
+        return DmpSandboxCore(DmpStore(), known_ins=[INS], trusted_ca_pem=None, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.delenv(IHE_SCHEMAS_ENV, raising=False)
+    assert core().schema is None
+    monkeypatch.setenv(IHE_SCHEMAS_ENV, str(schema_dir))
+    assert core().schema is not None
+    with pytest.raises(ConfigError):
+        core(schemas=tmp_path)
+
+
+# --- ITI-18 FindSubmissionSets / GetAssociations -------------------------------------------
+
+
+def _registry_query(
+    sandbox: DmpSandbox, org: OrgPki, pki: TestPki, query: etree._Element
+) -> QueryResponse:
+    answer = _soap(sandbox, org, pki, "registry", query, ACTION_ITI18, _vihf(org))
+    assert answer.status_code == 200, answer.text
+    return parse_adhoc_query_response(parse_envelope(answer.content).body)
+
+
+def test_find_submission_sets_and_get_associations(
+    pki: TestPki, org: OrgPki, tmp_path: Path
+) -> None:
+    db = tmp_path / "dmp.sqlite"
+    with DmpSandbox(pki, org.ca_cert, db_path=db) as first:
+        unique_id, response = _submit(first, org, pki)
+        assert response.ok
+    with DmpSandbox(pki, org.ca_cert, db_path=db) as sandbox:  # kept across a restart
+        found = _registry_query(sandbox, org, pki, build_adhoc_query(find_submission_sets(PATIENT)))
+        assert found.status.endswith(":Success") and found.errors == ()
+        [ss] = found.objects.submission_sets
+        assert ss.unique_id == unique_id + ".1" and ss.entry_uuid.startswith("urn:uuid:")
+        assert ss.patient_id == PATIENT and ss.availability_status == STATUS_APPROVED
+        refs = _registry_query(
+            sandbox,
+            org,
+            pki,
+            build_adhoc_query(find_submission_sets(PATIENT, return_type="ObjectRef")),
+        )
+        assert refs.object_refs == (ss.entry_uuid,)
+        for query in (
+            find_submission_sets(UNKNOWN),
+            find_submission_sets(PATIENT, source_ids=["1.2.3"]),
+            find_submission_sets(PATIENT, submission_time_from="20270101"),
+            find_submission_sets(PATIENT, statuses=(STATUS_DELETED,)),
+        ):
+            empty = _registry_query(sandbox, org, pki, build_adhoc_query(query))
+            assert empty.objects.submission_sets == (), query
+        [entry] = _cda_entries(_find(sandbox, org, pki))
+        associations = _registry_query(
+            sandbox, org, pki, build_adhoc_query(get_associations([entry.entry_uuid]))
+        ).objects.associations
+        [member] = associations
+        assert member.association_type == ASSOCIATION_HAS_MEMBER
+        assert (member.source, member.target) == (ss.entry_uuid, entry.entry_uuid)
+        assert member.submission_set_status == "Original"
+        everything = _registry_query(
+            sandbox, org, pki, build_adhoc_query(get_associations([ss.entry_uuid]))
+        ).objects.associations
+        assert sorted(a.association_type for a in everything) == sorted(
+            [ASSOCIATION_HAS_MEMBER, ASSOCIATION_HAS_MEMBER, ASSOCIATION_SIGNS]
+        )
+        # parameters missing: XDSStoredQueryParamNumber
+        bad = build_adhoc_query(find_submission_sets(PATIENT))
+        adhoc = bad.find(f"{{{RIM}}}AdhocQuery")
+        assert adhoc is not None and adhoc.get("id") == QUERY_FIND_SUBMISSION_SETS
+        for slot in list(adhoc):
+            adhoc.remove(slot)
+        failed = _registry_query(sandbox, org, pki, bad)
+        assert failed.errors[0].error_code == "XDSStoredQueryParamNumber"

@@ -9,9 +9,24 @@ them across restarts).
 Every request: SOAP 1.2 (plain, or MTOM ``multipart/related`` — answers to an MTOM request are
 MTOM), a ``wsse:Security`` holding a VIHF; in ``INDIRECTE``/``INDIRECTE_RENFORCEE`` mode its
 signature must verify against the ORG CA. A SOAP 1.1 envelope namespace is tolerated (the
-official TD2.1 sample uses it); answers are always SOAP 1.2. XSD validation is not done at run
-time (no dependency on the reference kit): bodies are parsed structurally by
+official TD2.1 sample uses it); answers are always SOAP 1.2. Bodies are parsed structurally by
 :mod:`segur_ris.xds`.
+
+IHE XSD validation is optional, since the SDK does not ship the IHE schemas: ``schemas`` (or
+``$SEGUR_RIS_IHE_SCHEMAS``) names a folder laid out like the IHE ITI kit
+(``IHE/XDS.b_DocumentRepository.xsd``, ``ebRS/{rim,rs,lcm,query}.xsd``,
+``www.w3.org/2001/xml.xsd``; loaded once, offline). Then the body of each ITI-41 (after XOP
+reconstitution of an MTOM message), ITI-43, ITI-18 and ITI-57 request is validated (the IHE
+schema imports ``lcm.xsd`` and ``query.xsd``) before being handled; an invalid request is
+answered, in the transaction's own response element, with status Failure and one
+``XDSRegistryMetadataError`` whose codeContext is the first XSD message: ``RegistryResponse``
+(ITI-41, ITI-57), ``AdhocQueryResponse`` (ITI-18), ``RetrieveDocumentSetResponse`` (ITI-43: no
+SOAP fault, the response carries an ``rs:RegistryResponse`` like any other ITI-43 error) [?].
+
+ITI-18 stored queries: FindDocuments, FindDocumentsByReferenceId, GetDocuments,
+FindSubmissionSets and GetAssociations (SubmissionSets and Associations are those registered
+by ITI-41, kept in the store; ITI-57 ones are not kept) [?]; others answer
+``XDSUnknownStoredQuery``.
 
 Sandbox choices where the DMP documentation is silent ([?]):
 
@@ -34,6 +49,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
+import re
 import ssl
 import threading
 import uuid
@@ -42,13 +59,20 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 from lxml import etree
 
 from segur_ris._xml import parse_xml
-from segur_ris.errors import CertificateError, SegurError
-from segur_ris.sandbox._dmp_store import DmpStore, StoredDocument
+from segur_ris.errors import CertificateError, ConfigError, SegurError
+from segur_ris.sandbox._dmp_store import (
+    KIND_ASSOCIATION,
+    KIND_SUBMISSION_SET,
+    DmpStore,
+    StoredDocument,
+    StoredObject,
+)
 from segur_ris.sandbox._pki import TestPki
 from segur_ris.sandbox._server import (
     HttpRequest,
@@ -64,6 +88,8 @@ from segur_ris.xds import (
     ASSOCIATION_UPDATE_AVAILABILITY_STATUS,
     QUERY_FIND_DOCUMENTS,
     QUERY_FIND_DOCUMENTS_BY_REFERENCE_ID,
+    QUERY_FIND_SUBMISSION_SETS,
+    QUERY_GET_ASSOCIATIONS,
     QUERY_GET_DOCUMENTS,
     RESPONSE_FAILURE,
     RESPONSE_SUCCESS,
@@ -71,6 +97,7 @@ from segur_ris.xds import (
     STATUS_ARCHIVED,
     STATUS_DELETED,
     STATUS_DEPRECATED,
+    Association,
     DocumentEntry,
     MtomMessage,
     QueryResponse,
@@ -80,6 +107,7 @@ from segur_ris.xds import (
     RetrieveResponse,
     StoredQuery,
     Submission,
+    SubmissionSet,
     build_adhoc_query_response,
     build_registry_response,
     build_retrieve_response,
@@ -90,6 +118,7 @@ from segur_ris.xds import (
     parse_provide_and_register,
     parse_retrieve_request,
     parse_submit_objects,
+    reconstitute,
 )
 
 __all__ = [
@@ -105,6 +134,7 @@ __all__ = [
     "FAULT_UNKNOWN_ACTION",
     "FAULT_VIHF_INVALID",
     "FAULT_VIHF_MISSING",
+    "IHE_SCHEMAS_ENV",
     "PATIENT_ROLE_CODES",
     "DmpAnswer",
     "DmpSandbox",
@@ -153,6 +183,12 @@ FAULT_BAD_REQUEST = "DMP_REQUETE_INVALIDE"
 FAULT_VIHF_MISSING = "DMP_VIHF_ABSENT"
 FAULT_VIHF_INVALID = "DMP_VIHF_INVALIDE"
 FAULT_UNKNOWN_ACTION = "DMP_ACTION_INCONNUE"
+
+#: Environment variable naming the IHE schema folder when ``schemas`` is not given.
+IHE_SCHEMAS_ENV = "SEGUR_RIS_IHE_SCHEMAS"
+_XML_XSD_URL = "http://www.w3.org/2001/xml.xsd"
+_IHE_XSD = "IHE/XDS.b_DocumentRepository.xsd"
+_VALIDATED_ACTIONS = frozenset({ACTION_ITI41, ACTION_ITI43, ACTION_ITI18, ACTION_ITI57})
 
 _INVISIBLE_PATIENT = "INVISIBLE_PATIENT"
 _SOAP_CT = "application/soap+xml; charset=UTF-8"
@@ -218,6 +254,48 @@ def _cid_href(cid: str) -> str:
     return "cid:" + quote(cid, safe=_CID_SAFE)
 
 
+def _soap_content(root: etree._Element) -> etree._Element | None:
+    """The first element child of the SOAP Body of envelope ``root`` (SOAP 1.2 or 1.1)."""
+    ns = etree.QName(root).namespace or NS_SOAP12
+    soap_body = root.find(_q(ns, "Body"))
+    return None if soap_body is None else next(iter(_children(soap_body)), None)
+
+
+class _OfflineXmlXsd(etree.Resolver):
+    """Maps the W3C ``xml.xsd`` (imported by URL from ``rim.xsd``) to the local copy."""
+
+    def __init__(self, local: Path) -> None:
+        super().__init__()
+        self.local = local
+
+    def resolve(self, system_url: str, public_id: str, context: Any = None) -> Any:
+        if system_url == _XML_XSD_URL:
+            return self.resolve_filename(str(self.local), context)  # type: ignore[attr-defined]
+        return None
+
+
+def _schemas_folder(schemas: str | os.PathLike[str] | None) -> Path | None:
+    if schemas is None:
+        schemas = os.environ.get(IHE_SCHEMAS_ENV) or None
+    return None if schemas is None else Path(schemas)
+
+
+def _load_ihe_schema(folder: Path) -> etree.XMLSchema:
+    """The IHE XDS.b schema of ``folder`` (it imports ``rs``, ``rim``, ``lcm`` and ``query``),
+    loaded without network access; :class:`ConfigError` when it cannot be loaded."""
+    xml_xsd = folder / "www.w3.org/2001/xml.xsd"
+    main = folder / _IHE_XSD
+    for needed in (main, xml_xsd):
+        if not needed.is_file():
+            raise ConfigError(f"schémas IHE: {needed} absent")
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    parser.resolvers.add(_OfflineXmlXsd(xml_xsd))
+    try:
+        return etree.XMLSchema(etree.parse(str(main), parser))
+    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
+        raise ConfigError(f"schémas IHE illisibles ({folder}): {exc}") from None
+
+
 class DmpSandboxCore:
     """The DMP logic without I/O.
 
@@ -226,6 +304,8 @@ class DmpSandboxCore:
     signer certificates must chain to (``None``: VIHF signatures are not checked, XAdES trust
     neither). ``require_valid_signature`` refuses submissions whose XAdES does not verify.
     ``patient_roles``: VIHF role codes that may not see ``INVISIBLE_PATIENT`` documents.
+    ``schemas``: folder of the IHE schemas (``None``: ``$SEGUR_RIS_IHE_SCHEMAS``, else no XSD
+    validation; see the module documentation).
     """
 
     def __init__(
@@ -237,6 +317,7 @@ class DmpSandboxCore:
         repository_unique_id: str = DMP_REPOSITORY_UNIQUE_ID,
         require_valid_signature: bool = True,
         patient_roles: Iterable[str] = PATIENT_ROLE_CODES,
+        schemas: str | os.PathLike[str] | None = None,
     ) -> None:
         self.store = store
         self.known_ins = frozenset(_ins(value) for value in known_ins)
@@ -247,6 +328,8 @@ class DmpSandboxCore:
         self.last_xades_report: XadesReport | None = None
         self._lock = threading.Lock()
         self._retrieved: dict[str, bytes] = {}
+        folder = _schemas_folder(schemas)
+        self.schema: etree.XMLSchema | None = None if folder is None else _load_ihe_schema(folder)
 
     # --- entry point -------------------------------------------------------------------------
 
@@ -277,7 +360,9 @@ class DmpSandboxCore:
                 )
             with self._lock:  # one transaction at a time: version chains stay consistent
                 self._retrieved = {}
-                result = handler(request)
+                result = self._invalid(request)
+                if result is None:
+                    result = handler(request)
                 attachments, self._retrieved = self._retrieved, {}
             return self._answer(request, result, attachments)
         except _Fault as fault:
@@ -302,8 +387,7 @@ class DmpSandboxCore:
             raise _Fault(FAULT_BAD_REQUEST, f"enveloppe SOAP attendue, reçu {root.tag!r}")
         ns = etree.QName(root).namespace or NS_SOAP12
         header = root.find(_q(ns, "Header"))
-        soap_body = root.find(_q(ns, "Body"))
-        content = None if soap_body is None else next(iter(_children(soap_body)), None)
+        content = _soap_content(root)
         if header is None or content is None:
             raise _Fault(FAULT_BAD_REQUEST, "en-tête ou corps SOAP absent")
         action = (header.findtext(_q(NS_WSA, "Action")) or "").strip()
@@ -324,6 +408,31 @@ class DmpSandboxCore:
             except (SegurError, CertificateError) as exc:
                 raise _Fault(FAULT_VIHF_INVALID, f"VIHF refusé: {exc}") from None
         return token
+
+    def _invalid(self, request: _Request) -> etree._Element | None:
+        """The Failure response of a request whose body is not valid against the IHE XSDs
+        (``None``: valid, or no schemas configured)."""
+        if self.schema is None or request.action not in _VALIDATED_ACTIONS:
+            return None
+        if request.mtom is not None:
+            infoset = parse_xml(reconstitute(request.mtom), what="message XOP reconstitué")
+            content = _soap_content(infoset)
+            if content is None:
+                raise _Fault(FAULT_BAD_REQUEST, "corps SOAP absent")
+        else:
+            content = request.body
+        document = etree.fromstring(etree.tostring(content))
+        if self.schema.validate(document):
+            return None
+        log: Any = self.schema.error_log  # lxml-stubs: _ErrorLog is opaque
+        first = next(iter(log), None)
+        text = f"XSD: {first.message}" if first is not None else "XSD: invalide"
+        error = RegistryError("XDSRegistryMetadataError", text)
+        if request.action == ACTION_ITI18:
+            return build_adhoc_query_response(QueryResponse(RESPONSE_FAILURE, errors=(error,)))
+        if request.action == ACTION_ITI43:
+            return build_retrieve_response(RetrieveResponse(RESPONSE_FAILURE, (), (error,)))
+        return build_registry_response(RegistryResponse(RESPONSE_FAILURE, (error,)))
 
     def _is_patient(self, vihf: VihfToken) -> bool:
         return any(role.code in self.patient_roles for role in vihf.roles)
@@ -387,13 +496,18 @@ class DmpSandboxCore:
                 )
         warnings = self._check_signature(submission, contents)
         replaced = self._replacements(submission)
+        # symbolic ids (``Document01``) get a fresh entryUUID; association ends follow
         ids = {
-            e.entry_uuid: (e.entry_uuid if e.entry_uuid.startswith("urn:uuid:") else None)
-            for e in submission.documents
+            symbolic: (symbolic if symbolic.startswith("urn:uuid:") else f"urn:uuid:{uuid.uuid4()}")
+            for symbolic in (
+                *(e.entry_uuid for e in submission.documents),
+                ss.entry_uuid,
+                *(a.entry_uuid for a in submission.associations),
+            )
         }
         with self.store.transaction():
             for entry in submission.documents:
-                entry_uuid = ids[entry.entry_uuid] or f"urn:uuid:{uuid.uuid4()}"
+                entry_uuid = ids[entry.entry_uuid]
                 if self.store.get(entry_uuid) is not None:
                     raise _XdsFailure("XDSRegistryDuplicateUniqueIdInMessage", entry_uuid)
                 data = contents[entry.entry_uuid]
@@ -408,9 +522,40 @@ class DmpSandboxCore:
                     size=len(data),
                 )
                 self.store.add(self._stored(stored, 1, data))
+            self._add_object(
+                dataclasses.replace(
+                    ss, entry_uuid=ids[ss.entry_uuid], availability_status=STATUS_APPROVED
+                )
+            )
+            for association in submission.associations:
+                self._add_object(
+                    dataclasses.replace(
+                        association,
+                        entry_uuid=ids[association.entry_uuid],
+                        source=ids.get(association.source, association.source),
+                        target=ids.get(association.target, association.target),
+                        availability_status=STATUS_APPROVED,
+                    )
+                )
             for target in replaced:
                 self.store.set_status(target, STATUS_DEPRECATED)
         return warnings
+
+    def _add_object(self, item: SubmissionSet | Association) -> None:
+        if self.store.get_object(item.entry_uuid) is not None:
+            raise _XdsFailure("XDSRegistryDuplicateUniqueIdInMessage", item.entry_uuid)
+        if isinstance(item, SubmissionSet):
+            submission = Submission(submission_sets=(item,))
+            stored = StoredObject(
+                item.entry_uuid, KIND_SUBMISSION_SET, _ins(item.patient_id), "", "", b""
+            )
+        else:
+            submission = Submission(associations=(item,))
+            stored = StoredObject(
+                item.entry_uuid, KIND_ASSOCIATION, "", item.source, item.target, b""
+            )
+        metadata = etree.tostring(build_submit_objects(submission), encoding="UTF-8")
+        self.store.add_object(dataclasses.replace(stored, metadata=metadata))
 
     def _check_signature(
         self, submission: Submission, contents: Mapping[str, bytes]
@@ -551,6 +696,19 @@ class DmpSandboxCore:
 
     def _query(self, request: _Request) -> etree._Element:
         query = parse_adhoc_query(request.body)
+        if query.query_id in (QUERY_FIND_SUBMISSION_SETS, QUERY_GET_ASSOCIATIONS):
+            try:
+                objects = self._query_objects(query, request.vihf)
+            except _XdsFailure as failure:
+                return build_adhoc_query_response(
+                    QueryResponse(RESPONSE_FAILURE, errors=(failure.error,))
+                )
+            if query.return_type == "ObjectRef":
+                refs = tuple(s.entry_uuid for s in objects.submission_sets) + tuple(
+                    a.entry_uuid for a in objects.associations
+                )
+                return build_adhoc_query_response(QueryResponse(RESPONSE_SUCCESS, object_refs=refs))
+            return build_adhoc_query_response(QueryResponse(RESPONSE_SUCCESS, objects=objects))
         try:
             found = self._run_query(query)
         except _XdsFailure as failure:
@@ -589,6 +747,61 @@ class DmpSandboxCore:
         found = self.store.by_patient(_ins(patients[0]), statuses)
         filters = self._filters(query)
         return [d for d in found if all(check(self._entry(d)) for check in filters)]
+
+    def _query_objects(self, query: StoredQuery, vihf: VihfToken) -> Submission:
+        """FindSubmissionSets and GetAssociations, from the objects registered by ITI-41."""
+        if query.query_id == QUERY_GET_ASSOCIATIONS:
+            uuids = query.values("$uuid")
+            if not uuids:
+                raise _XdsFailure("XDSStoredQueryParamNumber", "GetAssociations: $uuid requis")
+            associations = [
+                parse_submit_objects(o.metadata).associations[0]
+                for o in self.store.associations(uuids)
+            ]
+            return Submission(
+                associations=tuple(
+                    a
+                    for a in associations
+                    if self._end_visible(a.source, vihf) and self._end_visible(a.target, vihf)
+                )
+            )
+        prefix = "$XDSSubmissionSet"
+        patients = query.values(prefix + "PatientId")
+        statuses = set(query.values(prefix + "Status"))
+        if len(patients) != 1 or not statuses:
+            raise _XdsFailure(
+                "XDSStoredQueryParamNumber", "PatientId (un) et Status (au moins un) requis"
+            )
+        sets = [
+            parse_submit_objects(o.metadata).submission_sets[0]
+            for o in self.store.submission_sets(_ins(patients[0]))
+        ]
+        checks: list[Callable[[SubmissionSet], bool]] = [
+            lambda s: s.availability_status in statuses
+        ]
+        sources = set(query.values(prefix + "SourceId"))
+        if sources:
+            checks.append(lambda s: s.source_id in sources)
+        contents = {value.split("^")[0] for value in query.values(prefix + "ContentType")}
+        if contents:
+            checks.append(
+                lambda s: s.content_type_code is not None and s.content_type_code.code in contents
+            )
+        authors = [_like(value) for value in query.values(prefix + "AuthorPerson")]
+        if authors:
+            checks.append(lambda s: any(p.fullmatch(a.person) for p in authors for a in s.authors))
+        low = next(iter(query.values(prefix + "SubmissionTimeFrom")), "")
+        high = next(iter(query.values(prefix + "SubmissionTimeTo")), "")
+        if low or high:
+            checks.append(_time_filter("submission_time", low, high))
+        return Submission(
+            submission_sets=tuple(s for s in sets if all(check(s) for check in checks))
+        )
+
+    def _end_visible(self, entry_uuid: str, vihf: VihfToken) -> bool:
+        """An association end is hidden when it is a document the caller may not see."""
+        document = self.store.get(entry_uuid)
+        return document is None or self._visible(document, vihf)
 
     @staticmethod
     def _filters(query: StoredQuery) -> list[Callable[[DocumentEntry], bool]]:
@@ -822,8 +1035,14 @@ class DmpSandboxCore:
         return DmpAnswer(500 if fault.receiver else 400, _SOAP_CT, body)
 
 
-def _time_filter(attribute: str, low: str, high: str) -> Callable[[DocumentEntry], bool]:
-    def check(entry: DocumentEntry) -> bool:
+def _like(pattern: str) -> re.Pattern[str]:
+    """An SQL ``LIKE`` pattern (``%``, ``_``; the XDS AuthorPerson parameter) as a regex."""
+    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _time_filter(attribute: str, low: str, high: str) -> Callable[[Any], bool]:
+    def check(entry: Any) -> bool:
         value = str(getattr(entry, attribute))
         if not value:
             return False
@@ -841,6 +1060,8 @@ class DmpSandbox(SandboxHttpsServer):
     certificates required and chained to ``org_ca_pem`` (the ORG CA, path or PEM bytes), which
     also anchors VIHF and XAdES signatures. Services at ``<url>/registry``, ``/repository``,
     ``/patients``, ``/habilitations``; documents in SQLite at ``db_path`` (``None``: memory).
+    ``schemas``: folder of the IHE XSDs to validate requests against (see
+    :class:`DmpSandboxCore`).
     """
 
     def __init__(
@@ -851,6 +1072,7 @@ class DmpSandbox(SandboxHttpsServer):
         db_path: Path | None = None,
         known_ins: Iterable[str] = DEFAULT_KNOWN_INS,
         require_valid_signature: bool = True,
+        schemas: str | os.PathLike[str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -861,6 +1083,7 @@ class DmpSandbox(SandboxHttpsServer):
             known_ins=known_ins,
             trusted_ca_pem=pem,
             require_valid_signature=require_valid_signature,
+            schemas=schemas,
         )
         context = server_tls_context(
             pki.server_cert, pki.server_key, None, require_client_cert=False

@@ -1,4 +1,5 @@
-"""SQLite store of the DMP sandbox: one row per DocumentEntry version, with the document bytes.
+"""SQLite store of the DMP sandbox: one row per DocumentEntry version, with the document bytes;
+the SubmissionSets and Associations registered by ITI-41 in a second table (``registry_objects``).
 
 Thread-safe (one connection guarded by a lock; ``check_same_thread=False``); in memory by
 default, on disk with ``db_path`` (then the documents survive a restart of the sandbox).
@@ -14,7 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DmpStore", "StoredDocument"]
+__all__ = ["KIND_ASSOCIATION", "KIND_SUBMISSION_SET", "DmpStore", "StoredDocument", "StoredObject"]
+
+#: :attr:`StoredObject.kind` of a SubmissionSet.
+KIND_SUBMISSION_SET = "SubmissionSet"
+#: :attr:`StoredObject.kind` of an Association.
+KIND_ASSOCIATION = "Association"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -33,7 +39,20 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE INDEX IF NOT EXISTS documents_patient ON documents (patient_id);
 CREATE INDEX IF NOT EXISTS documents_unique ON documents (unique_id);
 CREATE INDEX IF NOT EXISTS documents_lid ON documents (lid);
+CREATE TABLE IF NOT EXISTS registry_objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_uuid TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    metadata BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_patient ON registry_objects (kind, patient_id);
+CREATE INDEX IF NOT EXISTS objects_source ON registry_objects (source);
+CREATE INDEX IF NOT EXISTS objects_target ON registry_objects (target);
 """
+_OBJECT_COLUMNS = "entry_uuid, kind, patient_id, source, target, metadata"
 _COLUMNS = (
     "entry_uuid, unique_id, lid, version, patient_id, status, confidentiality, mime_type, "
     "metadata, document"
@@ -62,6 +81,24 @@ class StoredDocument:
     document: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A registered SubmissionSet or Association (``kind``: :data:`KIND_SUBMISSION_SET`,
+    :data:`KIND_ASSOCIATION`).
+
+    ``patient_id`` is the bare INS of a SubmissionSet (empty for an Association); ``source`` and
+    ``target`` the entryUUIDs an Association links (empty for a SubmissionSet); ``metadata`` the
+    ``lcm:SubmitObjectsRequest`` holding the single object as registered.
+    """
+
+    entry_uuid: str
+    kind: str
+    patient_id: str
+    source: str
+    target: str
+    metadata: bytes
+
+
 def _row(row: tuple[Any, ...]) -> StoredDocument:
     values = row
     return StoredDocument(
@@ -88,6 +125,11 @@ class DmpStore:
         self._conn = sqlite3.connect(
             ":memory:" if self.db_path is None else str(self.db_path), check_same_thread=False
         )
+        if self.db_path is not None:
+            # WAL + NORMAL: committed documents survive a crash of the process (what a sandbox
+            # needs) without an fsync per submission
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._lock, self._conn:
             self._conn.executescript(_SCHEMA)
 
@@ -168,6 +210,54 @@ class DmpStore:
             return self._select("patient_id = ?", (patient_id,))
         marks = ", ".join("?" for _ in wanted)
         return self._select(f"patient_id = ? AND status IN ({marks})", (patient_id, *wanted))
+
+    def add_object(self, stored: StoredObject) -> None:
+        """Insert a SubmissionSet or Association (``entry_uuid`` must be new)."""
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT INTO registry_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    stored.entry_uuid,
+                    stored.kind,
+                    stored.patient_id,
+                    stored.source,
+                    stored.target,
+                    stored.metadata,
+                ),
+            )
+
+    def _select_objects(self, where: str, parameters: Sequence[object]) -> list[StoredObject]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_OBJECT_COLUMNS} FROM registry_objects WHERE {where} ORDER BY seq",
+                tuple(parameters),
+            ).fetchall()
+        return [
+            StoredObject(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), bytes(r[5]))
+            for r in rows
+        ]
+
+    def get_object(self, entry_uuid: str) -> StoredObject | None:
+        """The SubmissionSet or Association whose entryUUID is ``entry_uuid``."""
+        found = self._select_objects("entry_uuid = ?", (entry_uuid,))
+        return found[0] if found else None
+
+    def submission_sets(self, patient_id: str) -> list[StoredObject]:
+        """The SubmissionSets of ``patient_id`` (bare INS), oldest first."""
+        return self._select_objects(
+            "kind = ? AND patient_id = ?", (KIND_SUBMISSION_SET, patient_id)
+        )
+
+    def associations(self, uuids: Iterable[str]) -> list[StoredObject]:
+        """The Associations whose source or target is one of ``uuids``."""
+        wanted = tuple(uuids)
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        return self._select_objects(
+            f"kind = ? AND (source IN ({marks}) OR target IN ({marks}))",
+            (KIND_ASSOCIATION, *wanted, *wanted),
+        )
 
     def all(self) -> list[StoredDocument]:
         """Every stored version, in insertion order."""

@@ -1,0 +1,162 @@
+"""DMP submission (TD2.1 / ITI-41): throughput on one core, in one run.
+
+Run: ``python benchmarks/bench_dmp.py``. Three measures on the CR-IMG N1 of
+``examples/report.json``:
+
+* **build**: everything the client does before the network — DocumentEntry from the CDA, a
+  VIHF signed RSA-SHA256, the XAdES signature document (RSA-SHA256), the ebRIM request and its
+  MTOM encoding — through :class:`DmpClient` with a transport that answers at once;
+* **inline**: the same request sent the way a zeep user must (zeep cannot send MTOM): documents
+  inline in base64, envelope serialised in one piece, same signatures;
+* **round trip**: the same submissions to the sandbox DMP over mutual TLS on 127.0.0.1 (which
+  parses the MTOM, verifies the VIHF and the XAdES digests and stores in SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    fn()
+    count, start = 0, time.perf_counter()
+    while True:
+        fn()
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return count / elapsed
+
+
+def main() -> int:
+    from lxml import etree
+
+    from segur_ris.cda import build_cda_n1
+    from segur_ris.config import load_settings
+    from segur_ris.dmp import DmpClient, build_envelope
+    from segur_ris.pdf import render_report_pdf
+    from segur_ris.report import ImagingReport
+    from segur_ris.sandbox import DmpSandbox, generate_org_pki, generate_test_pki
+    from segur_ris.transport import HttpResponse
+    from segur_ris.vihf import VihfContext, build_vihf, build_xades, sign_vihf
+    from segur_ris.xds import (
+        Association,
+        PnrDocument,
+        ProvideAndRegisterRequest,
+        RegistryResponse,
+        Submission,
+        SubmissionSet,
+        build_provide_and_register,
+        build_registry_response,
+        document_entry_from_cda,
+    )
+
+    data = json.loads((ROOT / "examples/report.json").read_text(encoding="utf-8"))
+    report = ImagingReport.from_dict(data)
+    cda = build_cda_n1(report, render_report_pdf(report))
+    settings = load_settings(env="demo", environ={}).with_endpoints(dmp="https://127.0.0.1:1")
+    tmp = Path(tempfile.mkdtemp(prefix="segur-ris-bench-"))
+    org = generate_org_pki(tmp / "org", structure_id=settings.structure.id)
+    vihf = VihfContext.for_automate(
+        settings, secteur_activite="SA07^1.2.250.1.71.4.2.4", responsible_id="899900063480"
+    )
+    success, _ = build_envelope(build_registry_response(RegistryResponse()), "urn:answer")
+
+    class Instant:
+        def post(
+            self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+        ) -> HttpResponse:
+            return HttpResponse(200, {"Content-Type": "application/soap+xml"}, success)
+
+    def unique(document: bytes) -> bytes:  # each submission needs its own document id
+        return document.replace(report.document_id.encode(), f"2.25.{uuid.uuid4().int}".encode(), 1)
+
+    client = DmpClient(
+        settings, vihf=vihf, sign_credential=org.sign.credential, transport=Instant()
+    )
+    seconds = 0.3 if QUICK else 3.0
+    build_rate = rate(lambda: client.submit(unique(cda)), seconds)
+
+    oid = settings.environment.ins.oid_nir
+
+    def inline() -> bytes:
+        document = unique(cda)
+        entry = document_entry_from_cda(document, environment_ins_oid=oid)
+        signature = build_xades({entry.unique_id: document}, org.sign.credential)
+        ss = SubmissionSet(
+            entry_uuid="SubmissionSet01",
+            unique_id=f"2.25.{uuid.uuid4().int}",
+            source_id="1.2.250.1.999",
+            patient_id=entry.patient_id,
+            submission_time="20261124100000",
+        )
+        submission = Submission(
+            submission_sets=(ss,),
+            documents=(entry,),
+            associations=(
+                Association(
+                    "as1",
+                    "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember",
+                    ss.entry_uuid,
+                    entry.entry_uuid,
+                    submission_set_status="Original",
+                ),
+            ),
+        )
+        body = build_provide_and_register(
+            ProvideAndRegisterRequest(
+                submission,
+                (
+                    PnrDocument(entry.entry_uuid, data=document),
+                    PnrDocument("Signature01", data=signature),
+                ),
+            )
+        )
+        token = sign_vihf(build_vihf(vihf, resource_id=entry.patient_id), org.sign.credential)
+        envelope, _ = build_envelope(
+            body, "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b", security=token
+        )
+        return envelope
+
+    inline_rate = rate(inline, seconds)
+    print("TD2.1 / ITI-41, one core                         submissions/s")
+    print(f"segur_ris build (VIHF + XAdES + ebRIM + MTOM)   {build_rate:10.1f}")
+    print(
+        f"inline base64 (the zeep way), same signatures   {inline_rate:10.1f}"
+        f"   ({build_rate / inline_rate:.2f}x)"
+    )
+
+    pki = generate_test_pki(tmp / "tls")
+    cred = org.auth_cli
+    with DmpSandbox(
+        pki,
+        org.ca_cert,
+        db_path=tmp / "dmp.sqlite",
+        known_ins=(report.patient.qualified_ins().value,),
+    ) as sandbox:
+        remote = DmpClient(
+            load_settings(env="demo", environ={}).with_endpoints(dmp=sandbox.url),
+            vihf=vihf,
+            sign_credential=org.sign.credential,
+            client_cert=(cred.cert, cred.key),
+            ca_bundle=pki.ca_cert,
+        )
+        with remote:
+            trip_rate = rate(lambda: remote.submit(unique(cda)), seconds)
+    print(f"round trip to the sandbox DMP over mutual TLS    {trip_rate:10.1f}")
+    _ = etree
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
