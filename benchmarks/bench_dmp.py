@@ -39,8 +39,6 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
 
 
 def main() -> int:
-    from lxml import etree
-
     from segur_ris.cda import build_cda_n1
     from segur_ris.config import load_settings
     from segur_ris.dmp import DmpClient, build_envelope
@@ -154,7 +152,6 @@ def main() -> int:
         with remote:
             trip_rate = rate(lambda: remote.submit(unique(cda)), seconds)
     print(f"round trip to the sandbox DMP over mutual TLS    {trip_rate:10.1f}")
-    _ = etree
     return 0
 
 
