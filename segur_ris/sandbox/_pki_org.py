@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from segur_ris._files import write_private
 from segur_ris.certificates import Credential
+from segur_ris.sandbox._pki import _write_key
 
 __all__ = [
     "ORG_CA_COMMON_NAME",
@@ -89,13 +90,6 @@ def _usage(*, digital_signature: bool, non_repudiation: bool, ca: bool) -> x509.
         encipher_only=False,
         decipher_only=False,
     )
-
-
-def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
-    data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_private(path, data)
 
 
 def generate_org_pki(
