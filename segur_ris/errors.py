@@ -14,8 +14,14 @@ __all__ = [
     "CdaError",
     "CdaValidationError",
     "CertificateError",
+    "CertificateExpiredError",
+    "CertificateRevokedError",
+    "CertificateTrustError",
+    "CertificateUsageError",
     "ConfigError",
+    "DicomAssociationError",
     "DicomError",
+    "DicomQueryError",
     "DmpError",
     "Hl7Error",
     "Hl7ParseError",
@@ -29,16 +35,30 @@ __all__ = [
     "InsiTimeout",
     "InsiTransportError",
     "InvalidMatriculeError",
+    "KosError",
     "MllpError",
     "MllpTimeout",
+    "MssanteAckError",
+    "MssanteAddressError",
     "MssanteError",
+    "MssanteMailError",
+    "MssanteSizeError",
+    "MssanteTransportError",
     "MtomError",
+    "OutboxError",
     "PdfError",
+    "PscAuthorizationError",
+    "PscDiscoveryError",
     "PscError",
+    "PscTokenError",
+    "PscTransportError",
+    "RevocationUnavailableError",
     "SegurError",
     "TransportError",
     "TransportTimeout",
     "UnsafeXmlError",
+    "WorklistError",
+    "XdmError",
     "XdsError",
     "XdsMetadataError",
     "XdsRegistryError",
@@ -87,6 +107,26 @@ class TransportTimeout(TransportError):
 
 class CertificateError(SegurError):
     """A certificate or private key is unusable (format, trust, validity, revocation, role)."""
+
+
+class CertificateExpiredError(CertificateError):
+    """A certificate is outside its validity period (expired or not yet valid)."""
+
+
+class CertificateRevokedError(CertificateError):
+    """A certificate is revoked (CRL or OCSP); ``code`` is the revocation reason when known."""
+
+
+class CertificateUsageError(CertificateError):
+    """A certificate is used for a role it was not issued for (key usage, EKU, INSi CN rule)."""
+
+
+class CertificateTrustError(CertificateError):
+    """A certificate does not chain to a configured trust anchor (IGC Santé roots)."""
+
+
+class RevocationUnavailableError(CertificateError):
+    """No usable revocation information (CRL unreachable and no valid cached CRL, OCSP down)."""
 
 
 # --- INS (identité nationale de santé) ------------------------------------------------------
@@ -276,9 +316,75 @@ class MssanteError(SegurError):
     """MSSanté (XDM package, mail, SMTP/IMAP, acknowledgements) errors."""
 
 
+class XdmError(MssanteError):
+    """An IHE XDM package is malformed or hostile (path traversal, size, hash, metadata).
+
+    ``code`` says what is wrong (``path``, ``size``, ``count``, ``hash``, ``metadata``…).
+    """
+
+
+class MssanteMailError(MssanteError):
+    """A mail cannot be composed as asked (two patients, missing document, bad address)."""
+
+
+class MssanteAddressError(MssanteMailError):
+    """An MSSanté address is invalid, or a patient address was asked for a non-qualified INS."""
+
+
+class MssanteSizeError(MssanteMailError):
+    """A mail exceeds the size accepted by the recipient's domain (25 MB for Mon espace santé)."""
+
+
+class MssanteTransportError(MssanteError, TransportError):
+    """SMTP/IMAP exchange failed; ``code`` is the SMTP reply or enhanced status when known."""
+
+
+class MssanteAckError(MssanteError):
+    """An acknowledgement (MDN RFC 8098, DSN RFC 3464) cannot be read."""
+
+
 class DicomError(SegurError):
     """DICOM errors; ``code`` is the DICOM status (``0xA700``…) when there is one."""
 
 
+class WorklistError(DicomError):
+    """An order cannot become a Modality Worklist item, or the worklist store refused it."""
+
+
+class DicomQueryError(DicomError):
+    """A C-FIND query identifier is malformed or unsupported; ``code`` is the DICOM status."""
+
+
+class DicomAssociationError(DicomError, TransportError):
+    """A DICOM association failed (rejected, aborted, dropped)."""
+
+
+class KosError(DicomError):
+    """A Key Object Selection manifest cannot be built or read."""
+
+
 class PscError(SegurError):
     """Pro Santé Connect (OIDC) errors."""
+
+
+class PscDiscoveryError(PscError):
+    """The provider's discovery document or JWKS is unreachable or invalid."""
+
+
+class PscAuthorizationError(PscError):
+    """The authorization step failed (error answer, state mismatch, refused by the user)."""
+
+
+class PscTokenError(PscError):
+    """A token or signed userinfo is invalid (signature, expiry, audience, issuer, nonce)."""
+
+
+class PscTransportError(PscError, TransportError):
+    """An exchange with the provider failed (connection, TLS, HTTP status)."""
+
+
+# --- outbox (durable delivery) -------------------------------------------------------------
+
+
+class OutboxError(SegurError):
+    """The durable outbox cannot accept, claim or record a delivery job."""
