@@ -69,15 +69,11 @@ def server_tls_context(
 ) -> ssl.SSLContext:
     """A server TLS context: TLS >= 1.2, certificate ``cert``/``key``; when
     ``require_client_cert``, client certificates must chain to ``ca`` (``CERT_REQUIRED``)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(cert), str(key))
-    if require_client_cert:
-        if ca is None:
-            raise ConfigError("une AC de confiance est nécessaire pour exiger un certificat client")
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(cafile=str(ca))
-    return context
+    from segur_ris.tls import server_context
+
+    return server_context(
+        cert_file=cert, key_file=key, client_trust=ca, require_client_cert=require_client_cert
+    )
 
 
 def _peer_cn(sock: ssl.SSLSocket) -> str | None:
