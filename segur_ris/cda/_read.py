@@ -444,9 +444,20 @@ def _required_id(root: etree._Element, tag: str) -> str:
 # --- readers --------------------------------------------------------------------------------
 
 
-def read_cda(data: bytes) -> CdaDocument:
-    """Read a CDA R2 document (CR-IMG N1 or N3, or any CI-SIS CDA) into :class:`CdaDocument`."""
-    root = _root(data, "document CDA")
+def read_cda(data: bytes | etree._Element) -> CdaDocument:
+    """Read a CDA R2 document (CR-IMG N1 or N3, or any CI-SIS CDA) into :class:`CdaDocument`.
+
+    ``data`` is the document's bytes or its already parsed root element.
+    """
+    return _read_cda(data)
+
+
+def _read_cda(data: bytes | etree._Element, *, with_pdf: bool = True) -> CdaDocument:
+    """:func:`read_cda`; ``with_pdf=False`` skips decoding the N1 PDF (``pdf`` is ``None``),
+    for callers that only need the header (XDS metadata)."""
+    root = data if isinstance(data, etree._Element) else _root(data, "document CDA")
+    if root.tag != f"{{{NS['h']}}}ClinicalDocument":
+        raise CdaError("document CDA: ClinicalDocument (urn:hl7-org:v3) attendu", code="not_cda")
     document_id = _required_id(root, "id")
     code = _code(_find(root, "h:code"))
     if code is None:
@@ -528,7 +539,7 @@ def read_cda(data: bytes) -> CdaDocument:
             ),
             None,
         ),
-        pdf=_pdf(root),
+        pdf=_pdf(root) if with_pdf else None,
         sections=_sections(root),
     )
 

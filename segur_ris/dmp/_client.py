@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from segur_ris._xml import parse_xml
 from segur_ris.certificates import Credential
 from segur_ris.config import Settings
 from segur_ris.dmp._patients import (
@@ -277,12 +278,14 @@ class DmpClient:
         if self._sign is None:
             raise ConfigError("DMP: la signature XAdES demande le certificat ORG SIGN")
         cda = bytes(cda)
+        tree = parse_xml(cda, what="document CDA")  # parsed once: metadata and XAdES digest
         entry = document_entry_from_cda(
             cda,
             environment_ins_oid=self.settings.environment.ins,
             entry_uuid="Document01",
             invisible_patient=hide_from_patient,
             masque_ps=mask_to_professionals,
+            tree=tree,
         )
         if replaces is not None and replaces.unique_id == entry.unique_id:
             raise DmpError(
@@ -291,7 +294,12 @@ class DmpClient:
                 code="XDSDuplicateUniqueIdInRegistry",
             )
         ss = self._submission_set(entry.patient_id, entry)
-        xades = build_xades({entry.unique_id: cda}, self._sign, submission_set_id=ss.unique_id)
+        xades = build_xades(
+            {entry.unique_id: cda},
+            self._sign,
+            submission_set_id=ss.unique_id,
+            trees={entry.unique_id: tree},
+        )
         signature = _signature_entry(entry, xades)
         associations = [
             Association(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections.abc import Mapping
@@ -108,6 +109,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+@functools.lru_cache(maxsize=64)
+def _der(certificate: x509.Certificate) -> bytes:
+    """DER bytes of a signing certificate (cached: same certificate on every submission)."""
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+@functools.lru_cache(maxsize=64)
+def _issuer_name(certificate: x509.Certificate) -> str:
+    return certificate.issuer.rfc4514_string()
+
+
 def _digest(name: str, data: bytes) -> bytes:
     return hashlib.new(name, data).digest()
 
@@ -127,20 +139,24 @@ def c14n_subtree(element: etree._Element, *, exclusive: bool, with_comments: boo
 
 def _canonical_document(data: bytes, exclusive: bool, with_comments: bool) -> bytes:
     root = parse_xml(data, what="document signé")
+    return _canonical_tree(root, exclusive, with_comments)
+
+
+def _canonical_tree(root: etree._Element, exclusive: bool, with_comments: bool) -> bytes:
     return etree.tostring(
         root.getroottree(), method="c14n", exclusive=exclusive, with_comments=with_comments
     )
 
 
-def _is_xml(data: bytes) -> bool:
+def _xml_root(data: bytes) -> etree._Element | None:
+    """The parsed root when ``data`` is well-formed XML, else ``None`` (signed as octets)."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head != b"<":
-        return False
+        return None
     try:
-        parse_xml(data)
+        return parse_xml(data)
     except XmlError:
-        return False
-    return True
+        return None
 
 
 def _instant(moment: dt.datetime) -> str:
@@ -178,9 +194,12 @@ def build_xades(
     submission_set_id: str | None = None,
     signature_id: str | None = None,
     digest: DigestName = "sha256",
+    trees: Mapping[str, etree._Element] | None = None,
 ) -> bytes:
     """The XAdES signature document (UTF-8 bytes) over ``documents`` (uniqueId → exact bytes
     sent in the submission), signed with the ORG SIGN (or CPS) RSA key of ``credential``.
+    ``trees`` may give the already parsed root of an XML document (same uniqueId), so that a
+    large CDA is parsed once per submission.
 
     The result must be sent byte for byte (its size/hash go into the signature entry's
     metadata).
@@ -203,7 +222,7 @@ def build_xades(
     key_info = etree.SubElement(root, _q(DS_NS, "KeyInfo"))
     etree.SubElement(
         etree.SubElement(key_info, _q(DS_NS, "X509Data")), _q(DS_NS, "X509Certificate")
-    ).text = _b64(credential.certificate.public_bytes(serialization.Encoding.DER))
+    ).text = _b64(_der(credential.certificate))
 
     manifest = etree.SubElement(
         etree.SubElement(root, _q(DS_NS, "Object")), _q(DS_NS, "Manifest"), Id=MANIFEST_ID
@@ -213,8 +232,11 @@ def build_xades(
     for unique_id, data in documents.items():
         if not unique_id or not isinstance(data, bytes | bytearray):
             raise DmpError(f"XAdES: document invalide {unique_id!r}", code="xades_document")
-        if _is_xml(bytes(data)):
-            octets = _canonical_document(bytes(data), exclusive=False, with_comments=True)
+        parsed = trees.get(unique_id) if trees else None
+        if parsed is None:
+            parsed = _xml_root(bytes(data))
+        if parsed is not None:
+            octets = _canonical_tree(parsed, exclusive=False, with_comments=True)
             transforms: tuple[str, ...] = (C14N_WITH_COMMENTS,)
         else:
             octets, transforms = bytes(data), ()
@@ -250,12 +272,12 @@ def build_xades(
         cert_digest = etree.SubElement(cert_el, _q(XADES_NS, "CertDigest"))
         etree.SubElement(cert_digest, _q(XADES_NS, "DigestMethod"), Algorithm=_DIGEST_URI[digest])
         etree.SubElement(cert_digest, _q(XADES_NS, "DigestValue")).text = _b64(
-            _digest(digest, cert.public_bytes(serialization.Encoding.DER))
+            _digest(digest, _der(cert))
         )
         issuer_serial = etree.SubElement(cert_el, _q(XADES_NS, "IssuerSerial"))
         etree.SubElement(
             issuer_serial, _q(DS_NS, "X509IssuerName"), nsmap=_default_ns(DS_NS)
-        ).text = cert.issuer.rfc4514_string()
+        ).text = _issuer_name(cert)
         etree.SubElement(
             issuer_serial, _q(DS_NS, "X509SerialNumber"), nsmap=_default_ns(DS_NS)
         ).text = str(cert.serial_number)

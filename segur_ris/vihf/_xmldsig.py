@@ -1,4 +1,4 @@
-"""Enveloped XML-DSig of the VIHF assertion (indirect modes), with signxml.
+"""Enveloped XML-DSig of the VIHF assertion (indirect modes); signxml verifies.
 
 Algorithms: exclusive c14n (``CanonicalizationMethod`` and the Reference transform, after the
 enveloped-signature transform), RSA-SHA256 over SHA-256 digests, ``KeyInfo/X509Data`` carrying the
@@ -12,21 +12,24 @@ import base64
 import copy
 import dataclasses
 import datetime as dt
+import functools
+import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignature
-from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from segur_ris._xml import parse_xml
 from segur_ris.certificates import Credential, check_validity
 from segur_ris.errors import CertificateError, DmpError
 from segur_ris.vihf._assertion import DS_NS, SAML_NS, VihfToken, read_vihf
+from segur_ris.vihf._xades import c14n_subtree
 
 __all__ = ["VerifiedVihf", "load_trusted_cas", "sign_vihf", "verify_vihf"]
 
@@ -71,24 +74,61 @@ def sign_vihf(assertion: etree._Element, credential: Credential) -> etree._Eleme
         issuer.text = credential.certificate.subject.rfc4514_string()
     for old in doc.findall(f"{{{DS_NS}}}Signature"):
         doc.remove(old)
-    placeholder = etree.Element(f"{{{DS_NS}}}Signature", nsmap={"ds": DS_NS}, Id="placeholder")
-    issuer.addnext(placeholder)
-    signer = XMLSigner(
-        signature_algorithm=SignatureMethod.RSA_SHA256,
-        digest_algorithm=DigestAlgorithm.SHA256,
-        c14n_algorithm=_EXC_C14N,
+    issuer.addnext(_enveloped_signature(doc, ident, credential))
+    return doc
+
+
+# signxml's XMLSigner parses and serialises the document three times and costs ~1.5 ms per
+# VIHF, paid on every DMP request; the enveloped signature of a SAML assertion is a fixed
+# shape, built here with lxml's exclusive c14n (xmlsec1 and signxml verify it in the tests).
+_ALG_EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+_ALG_ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+_ALG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+_ALG_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+
+
+@functools.lru_cache(maxsize=32)
+def _certificate_b64(certificate: x509.Certificate) -> str:
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
+
+
+def _exc_c14n(element: etree._Element) -> bytes:
+    if element.getparent() is None:
+        return etree.tostring(element, method="c14n", exclusive=True)
+    return c14n_subtree(element, exclusive=True, with_comments=False)
+
+
+def _enveloped_signature(
+    assertion: etree._Element, ident: str, credential: Credential
+) -> etree._Element:
+    """``ds:Signature`` over ``assertion`` (which holds no signature yet): enveloped-signature
+    then exc-c14n transforms, SHA-256 digest, RSA-SHA256, the certificate in ``KeyInfo``."""
+    key = credential.private_key
+    assert isinstance(key, rsa.RSAPrivateKey)  # checked by sign_vihf
+    digest = base64.b64encode(hashlib.sha256(_exc_c14n(assertion)).digest()).decode("ascii")
+    ds = f"{{{DS_NS}}}"
+    signature = etree.Element(f"{ds}Signature", nsmap={"ds": DS_NS})
+    info = etree.SubElement(signature, f"{ds}SignedInfo")
+    etree.SubElement(info, f"{ds}CanonicalizationMethod", Algorithm=_ALG_EXC_C14N)
+    etree.SubElement(info, f"{ds}SignatureMethod", Algorithm=_ALG_RSA_SHA256)
+    reference = etree.SubElement(info, f"{ds}Reference", URI=f"#{ident}")
+    transforms = etree.SubElement(reference, f"{ds}Transforms")
+    etree.SubElement(transforms, f"{ds}Transform", Algorithm=_ALG_ENVELOPED)
+    etree.SubElement(transforms, f"{ds}Transform", Algorithm=_ALG_EXC_C14N)
+    etree.SubElement(reference, f"{ds}DigestMethod", Algorithm=_ALG_SHA256)
+    etree.SubElement(reference, f"{ds}DigestValue").text = digest
+    # exclusive c14n of SignedInfo depends only on the prefixes it uses (ds): canonicalise it
+    # where it stands, before it is attached to the assertion
+    canonical = etree.tostring(info, method="c14n", exclusive=True)
+    value = key.sign(canonical, padding.PKCS1v15(), hashes.SHA256())
+    etree.SubElement(signature, f"{ds}SignatureValue").text = base64.b64encode(value).decode(
+        "ascii"
     )
-    try:
-        signed: etree._Element = signer.sign(
-            doc,
-            key=credential.private_key,
-            cert=[credential.certificate],
-            reference_uri=f"#{ident}",
-            id_attribute="ID",
-        )
-    except InvalidInput as exc:
-        raise DmpError(f"signature VIHF impossible: {exc}", code="vihf_signature") from None
-    return signed
+    etree.SubElement(
+        etree.SubElement(etree.SubElement(signature, f"{ds}KeyInfo"), f"{ds}X509Data"),
+        f"{ds}X509Certificate",
+    ).text = _certificate_b64(credential.certificate)
+    return signature
 
 
 def load_trusted_cas(trusted_ca_pem: bytes | str) -> list[x509.Certificate]:

@@ -12,8 +12,11 @@ import datetime as _dt
 import hashlib
 from zoneinfo import ZoneInfo
 
+from lxml import etree
+
 from segur_ris._xml import parse_xml
-from segur_ris.cda import CdaDocument, CdaPerson, read_cda
+from segur_ris.cda import CdaDocument, CdaPerson
+from segur_ris.cda._read import _read_cda
 from segur_ris.codes import OID_INS_NIA
 from segur_ris.config import InsOids
 from segur_ris.errors import InvalidMatriculeError
@@ -117,9 +120,8 @@ def _split_ii(value: str) -> tuple[str, str]:
     return root, extension
 
 
-def _practice_setting_from_xml(data: bytes) -> Code | None:
+def _practice_setting_from_xml(root: etree._Element) -> Code | None:
     """``standardIndustryClassCode`` of the performer's (else the author's) organization."""
-    root = parse_xml(data, what="document CDA")
     paths = (
         f"{_HL7}documentationOf/{_HL7}serviceEvent/{_HL7}performer/{_HL7}assignedEntity/"
         f"{_HL7}representedOrganization/{_HL7}standardIndustryClassCode",
@@ -237,6 +239,7 @@ def document_entry_from_cda(
     mime_type: str = "text/xml",
     availability_status: str = "",
     class_code: Code | None = None,
+    tree: etree._Element | None = None,
 ) -> DocumentEntry:
     """The DocumentEntry of a CR-IMG (TD2.1 submission).
 
@@ -249,9 +252,15 @@ def document_entry_from_cda(
     The visibility flags add the J58 codes ``MASQUE_PS``, ``INVISIBLE_PATIENT``,
     ``INVISIBLE_REPRESENTANTS_LEGAUX`` to the confidentiality codes. ``practice_setting`` and
     ``facility_type`` override the CDA values; ``class_code`` overrides the ASS_X16 mapping.
+    ``tree`` is the already parsed root of ``cda`` (bytes), to parse a large document once.
     """
     data = bytes(cda) if isinstance(cda, bytes | bytearray) else None
-    doc = read_cda(data) if data is not None else cda
+    root: etree._Element | None = None
+    if data is not None:
+        root = tree if tree is not None else parse_xml(data, what="document CDA")
+        doc: CdaDocument | object = _read_cda(root, with_pdf=False)
+    else:
+        doc = cda
     if not isinstance(doc, CdaDocument):
         raise TypeError(f"bytes ou CdaDocument attendu, pas {type(cda).__name__}")
 
@@ -300,7 +309,7 @@ def document_entry_from_cda(
     facility_code = J02_FACILITY_TYPE.require(
         facility.code, field="healthcareFacilityTypeCode", scheme=_system(facility)
     )
-    setting = practice_setting or (_practice_setting_from_xml(data) if data else None)
+    setting = practice_setting or (_practice_setting_from_xml(root) if root is not None else None)
     if setting is None:
         raise XdsMetadataError(
             "practiceSettingCode absent (standardIndustryClassCode ou paramètre)",
