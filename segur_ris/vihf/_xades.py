@@ -557,17 +557,12 @@ def _signing_moment(signing_time: str | None) -> dt.datetime | None:
 
 
 def _trust_errors(cert: x509.Certificate, trusted_ca_pem: bytes | str) -> list[str]:
-    data = trusted_ca_pem.encode() if isinstance(trusted_ca_pem, str) else trusted_ca_pem
+    from segur_ris.vihf._xmldsig import issued_by, load_trusted_cas  # (imports this module)
+
     try:
-        cas = x509.load_pem_x509_certificates(data)
-    except ValueError:
+        cas = load_trusted_cas(trusted_ca_pem)
+    except CertificateError:
         return ["autorités de confiance: PEM illisible"]
-    for ca in cas:
-        if ca.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (InvalidSignature, ValueError, TypeError):
-            continue
+    if any(issued_by(cert, ca) for ca in cas):
         return []
     return [f"signataire hors confiance: {cert.subject.rfc4514_string()}"]

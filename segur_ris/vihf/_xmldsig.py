@@ -133,14 +133,32 @@ def _enveloped_signature(
 
 def load_trusted_cas(trusted_ca_pem: bytes | str) -> list[x509.Certificate]:
     """The certificates of a PEM bundle (bytes or text)."""
-    data = trusted_ca_pem.encode() if isinstance(trusted_ca_pem, str) else trusted_ca_pem
+    data = trusted_ca_pem.encode() if isinstance(trusted_ca_pem, str) else bytes(trusted_ca_pem)
+    return list(_load_cas(data))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cas(data: bytes) -> tuple[x509.Certificate, ...]:
+    """Parsed once per bundle: a server verifies a VIHF on every request."""
     try:
         cas = x509.load_pem_x509_certificates(data)
     except ValueError:
         raise CertificateError(
             "autorités de confiance: PEM illisible", code="certificate_format"
         ) from None
-    return cas
+    return tuple(cas)
+
+
+@functools.lru_cache(maxsize=256)
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """``cert`` is signed by ``ca`` (cached: the same signer comes back on every request)."""
+    if ca.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (CryptoInvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def _check_trust(
@@ -149,11 +167,7 @@ def _check_trust(
     """Check that ``cert`` is issued by one of ``cas`` and valid at ``now`` (both)."""
     check_validity(cert, now)
     for ca in cas:
-        if ca.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (CryptoInvalidSignature, ValueError, TypeError):
+        if not issued_by(cert, ca):
             continue
         check_validity(ca, now)
         return
