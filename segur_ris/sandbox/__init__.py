@@ -22,11 +22,13 @@ from segur_ris.sandbox._insi import (
 )
 from segur_ris.sandbox._pki import ClientCredential, TestPki, generate_test_pki
 from segur_ris.sandbox._pki_org import ORG_CA_COMMON_NAME, OrgPki, OrgPkiEntry, generate_org_pki
+from segur_ris.sandbox._suite import SANDBOX_SERVICES, SandboxSuite
 
 __all__ = [
     "ALLOWED_CLIENT_CNS",
     "CNDA_IDENTITIES",
     "ORG_CA_COMMON_NAME",
+    "SANDBOX_SERVICES",
     "ClientCredential",
     "DmpSandbox",
     "DmpSandboxCore",
@@ -37,6 +39,7 @@ __all__ = [
     "OrgPkiEntry",
     "SandboxIdentity",
     "SandboxIns",
+    "SandboxSuite",
     "SoapAnswer",
     "TestPki",
     "generate_org_pki",
