@@ -7,25 +7,39 @@ with ECDSA keys are allowed too, for the EC certificates of test PKIs; TLS 1.3 s
 OpenSSL's defaults (all AEAD).
 
 Client contexts verify the server against the configured trust anchors (IGC Santé roots in
-production, the sandbox CA in tests) and check the host name; a client certificate (ORG
+production, the sandbox CA in tests: a PEM file, directory, bytes or a
+:class:`~segur_ris.certificates.TrustStore`) and check the host name; a client certificate (ORG
 AUTH_CLI, INSI-AUTO…) is loaded from PEM files or from a
-:class:`~segur_ris.certificates.Credential`.
+:class:`~segur_ris.certificates.Credential`, and refused when its EKU forbids TLS client use
+(an ORG SIGN certificate). Given CRLs, OpenSSL refuses a revoked peer during the handshake
+(``VERIFY_CRL_CHECK_LEAF``, or ``…_CHAIN`` with ``crl_check="chain"``); :func:`verify_peer`
+re-checks a connected peer with the SDK's own chain, role and OCSP/CRL checks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import ssl
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-from segur_ris.errors import CertificateError, ConfigError
+from segur_ris.errors import CertificateError, CertificateUsageError, ConfigError
 
 if TYPE_CHECKING:
-    from segur_ris.certificates import Credential
+    from cryptography import x509
 
-__all__ = ["ANS_TLS12_CIPHERS", "client_context", "server_context"]
+    from segur_ris.certificates import (
+        Credential,
+        OrgRole,
+        RevocationChecker,
+        RevocationStatus,
+        TrustStore,
+    )
+
+__all__ = ["ANS_TLS12_CIPHERS", "CrlSource", "client_context", "server_context", "verify_peer"]
 
 #: OpenSSL names of the TLS 1.2 suites allowed by the ANS, then their ECDSA twins.
 ANS_TLS12_CIPHERS = ":".join(
@@ -42,6 +56,9 @@ ANS_TLS12_CIPHERS = ":".join(
 )
 
 StrPath = str | os.PathLike[str]
+#: A CRL given to a context: PEM/DER bytes, a file, or a parsed CRL.
+CrlSource: TypeAlias = "bytes | StrPath | x509.CertificateRevocationList"
+_TrustSource: TypeAlias = "StrPath | bytes | TrustStore"
 
 
 def _base(purpose: int) -> ssl.SSLContext:
@@ -53,7 +70,9 @@ def _base(purpose: int) -> ssl.SSLContext:
     return context
 
 
-def _load_trust(context: ssl.SSLContext, trust: StrPath | bytes) -> None:
+def _load_trust(context: ssl.SSLContext, trust: _TrustSource) -> None:
+    if not isinstance(trust, str | bytes | os.PathLike):
+        trust = trust.pem()  # a TrustStore
     try:
         if isinstance(trust, bytes):
             context.load_verify_locations(cadata=trust.decode("ascii"))
@@ -69,16 +88,74 @@ def _load_trust(context: ssl.SSLContext, trust: StrPath | bytes) -> None:
         ) from None
 
 
+def _crl_pem(source: CrlSource) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from segur_ris.certificates import parse_crl
+
+    if isinstance(source, x509.CertificateRevocationList):
+        return source.public_bytes(Encoding.PEM)
+    if isinstance(source, bytes):
+        data = source
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError:
+            raise ConfigError(f"LCR introuvable: {os.fspath(source)}") from None
+    return parse_crl(data).public_bytes(Encoding.PEM)
+
+
+def _load_crls(
+    context: ssl.SSLContext, crls: Sequence[CrlSource], crl_check: Literal["leaf", "chain"]
+) -> None:
+    """Load ``crls`` into the context's store and turn CRL checking on (fail-closed: a peer
+    whose issuer has no CRL loaded is refused)."""
+    if not crls:
+        return
+    if crl_check not in ("leaf", "chain"):
+        raise ConfigError(f"crl_check doit valoir 'leaf' ou 'chain', pas {crl_check!r}")
+    pem = b"".join(_crl_pem(source) for source in crls)
+    # ssl loads CRLs only from files (cadata takes certificates only).
+    with tempfile.TemporaryDirectory(prefix="segur-ris-crl-") as directory:
+        path = Path(directory) / "crls.pem"
+        path.write_bytes(pem)
+        context.load_verify_locations(cafile=os.fspath(path))
+    context.verify_flags |= (
+        ssl.VERIFY_CRL_CHECK_CHAIN if crl_check == "chain" else ssl.VERIFY_CRL_CHECK_LEAF
+    )
+
+
+def _check_client_usage(certificate: x509.Certificate) -> None:
+    """Refuse a certificate whose EKU excludes TLS client authentication (ORG SIGN)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    try:
+        eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        raise CertificateUsageError(
+            f"certificat {certificate.subject.rfc4514_string()} non utilisable pour "
+            "l'authentification TLS (EKU clientAuth absent: certificat SIGN ?)",
+            code="certificate_role",
+        )
+
+
 def _load_chain(
     context: ssl.SSLContext,
     *,
     cert_file: StrPath | None,
     key_file: StrPath | None,
     credential: Credential | None,
+    client_role: bool = False,
 ) -> None:
     if credential is not None:
         if cert_file is not None or key_file is not None:
             raise ConfigError("donner soit credential, soit cert_file/key_file, pas les deux")
+        if client_role:
+            _check_client_usage(credential.certificate)
         # ssl only loads keys from files: write them to a private directory, load, remove.
         with tempfile.TemporaryDirectory(prefix="segur-ris-tls-") as directory:
             files = credential.write_pem(directory, stem="tls")
@@ -95,6 +172,15 @@ def _load_chain(
     for path in (cert_file, key_file):
         if path is not None and not os.path.isfile(path):
             raise ConfigError(f"certificat ou clé introuvable: {os.fspath(path)}")
+    if client_role:
+        from cryptography import x509
+
+        try:
+            leaf = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+        except ValueError:
+            leaf = None  # not PEM: left to OpenSSL, which reports it below
+        if leaf is not None:
+            _check_client_usage(leaf)
     try:
         context.load_cert_chain(
             os.fspath(cert_file), os.fspath(key_file) if key_file is not None else None
@@ -108,17 +194,23 @@ def _load_chain(
 
 def client_context(
     *,
-    trust: StrPath | bytes | None = None,
+    trust: StrPath | bytes | TrustStore | None = None,
     cert_file: StrPath | None = None,
     key_file: StrPath | None = None,
     credential: Credential | None = None,
     check_hostname: bool = True,
+    crls: Sequence[CrlSource] = (),
+    crl_check: Literal["leaf", "chain"] = "leaf",
 ) -> ssl.SSLContext:
     """A client context: TLS >= 1.2, ANS suites, server verified against ``trust``.
 
-    ``trust`` is a PEM file, a directory of hashed certificates or PEM bytes; ``None`` uses the
-    system store (never right for the national services, whose roots are IGC Santé's). The
-    client certificate comes from ``cert_file``/``key_file`` (PEM) or from ``credential``.
+    ``trust`` is a PEM file, a directory of hashed certificates, PEM bytes or a
+    :class:`~segur_ris.certificates.TrustStore`; ``None`` uses the system store (never right for
+    the national services, whose roots are IGC Santé's). The client certificate comes from
+    ``cert_file``/``key_file`` (PEM) or from ``credential``; one whose EKU excludes
+    ``clientAuth`` raises :class:`~segur_ris.errors.CertificateUsageError`. ``crls`` turns
+    revocation checking on (leaf only, or the whole chain with ``crl_check="chain"``, which
+    then needs the root's CRL too).
     """
     context = _base(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = check_hostname
@@ -127,7 +219,10 @@ def client_context(
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     else:
         _load_trust(context, trust)
-    _load_chain(context, cert_file=cert_file, key_file=key_file, credential=credential)
+    _load_crls(context, crls, crl_check)
+    _load_chain(
+        context, cert_file=cert_file, key_file=key_file, credential=credential, client_role=True
+    )
     return context
 
 
@@ -136,11 +231,14 @@ def server_context(
     cert_file: StrPath | None = None,
     key_file: StrPath | None = None,
     credential: Credential | None = None,
-    client_trust: StrPath | bytes | None = None,
+    client_trust: StrPath | bytes | TrustStore | None = None,
     require_client_cert: bool = True,
+    crls: Sequence[CrlSource] = (),
+    crl_check: Literal["leaf", "chain"] = "leaf",
 ) -> ssl.SSLContext:
     """A server context (sandbox services): TLS >= 1.2, ANS suites; when
-    ``require_client_cert``, clients must present a certificate chaining to ``client_trust``."""
+    ``require_client_cert``, clients must present a certificate chaining to ``client_trust``
+    (and, given ``crls``, not revoked)."""
     context = _base(ssl.PROTOCOL_TLS_SERVER)
     if cert_file is None and credential is None:
         raise ConfigError("un serveur TLS a besoin d'un certificat")
@@ -153,4 +251,34 @@ def server_context(
     elif client_trust is not None:
         context.verify_mode = ssl.CERT_OPTIONAL
         _load_trust(context, client_trust)
+    if client_trust is not None:
+        _load_crls(context, crls, crl_check)
     return context
+
+
+def verify_peer(
+    sock: ssl.SSLSocket | ssl.SSLObject,
+    trust: TrustStore,
+    *,
+    role: OrgRole | None = None,
+    server_name: str | None = None,
+    revocation: RevocationChecker | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[RevocationStatus, ...]:
+    """Check the peer certificate of a connected ``sock`` with the SDK's checks: dates, chain to
+    ``trust``, ``role`` (ORG AUTH_CLI of a client) or TLS server use for ``server_name``, then
+    revocation with ``revocation`` (OCSP, then CRLs with the last valid one kept), which
+    OpenSSL does not do. Returns the revocation statuses (empty without ``revocation``).
+
+    Raise the :class:`~segur_ris.errors.CertificateError` subclasses of each check.
+    """
+    from cryptography import x509
+
+    der = sock.getpeercert(binary_form=True)
+    if not der:
+        raise CertificateError("le pair TLS n'a présenté aucun certificat", code="no_peer_cert")
+    leaf = x509.load_der_x509_certificate(der)
+    chain = trust.verify(leaf, role=role, server_name=server_name, now=now)
+    if revocation is None:
+        return ()
+    return revocation.check_chain(chain, now=now)

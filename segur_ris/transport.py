@@ -7,17 +7,26 @@ any object with the :class:`HttpTransport` ``post`` method.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from segur_ris.errors import ConfigError, TransportError, TransportTimeout
 
 if TYPE_CHECKING:
     import requests
+    import requests.adapters
 
-__all__ = ["HttpResponse", "HttpTransport", "RecordingTransport", "RequestsTransport"]
+__all__ = [
+    "HttpResponse",
+    "HttpTransport",
+    "RecordingTransport",
+    "RequestsTransport",
+    "context_adapter",
+]
 
 StrPath = str | os.PathLike[str]
 
@@ -43,10 +52,13 @@ class HttpTransport(Protocol):
 
 
 class RequestsTransport:
-    """HTTPS with ``requests``: optional client certificate (mutual TLS) and CA bundle.
+    """HTTPS with ``requests``: optional client certificate (mutual TLS) and trust anchors.
 
     ``client_cert`` is ``(certificate PEM, private key PEM)``; ``ca_bundle`` the trust anchors
-    of the server (IGC Santé for the national services, the sandbox CA in tests).
+    of the server (IGC Santé for the national services, the sandbox CA in tests). The TLS
+    context comes from :func:`segur_ris.tls.client_context` (TLS >= 1.2, ANS suites), or is
+    ``ssl_context`` when given (then ``client_cert``/``ca_bundle`` must be ``None``); it is
+    mounted on the session for ``https://`` through an ``HTTPAdapter``.
     Errors become :class:`TransportError` / :class:`TransportTimeout`; no secret is ever put in
     a message (only file names).
     """
@@ -57,18 +69,29 @@ class RequestsTransport:
         client_cert: tuple[StrPath, StrPath] | None = None,
         ca_bundle: StrPath | None = None,
         session: requests.Session | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         import requests
 
+        from segur_ris.tls import client_context
+
+        if ssl_context is not None and (client_cert is not None or ca_bundle is not None):
+            raise ConfigError("donner soit ssl_context, soit client_cert/ca_bundle, pas les deux")
         if client_cert is not None:
             for path in client_cert:
                 if not os.path.isfile(path):
                     raise ConfigError(f"certificat ou clé client introuvable: {os.fspath(path)}")
         if ca_bundle is not None and not os.path.exists(ca_bundle):
             raise ConfigError(f"magasin de confiance introuvable: {os.fspath(ca_bundle)}")
+        if ssl_context is None:
+            ssl_context = client_context(
+                trust=ca_bundle,
+                cert_file=client_cert[0] if client_cert else None,
+                key_file=client_cert[1] if client_cert else None,
+            )
+        self.ssl_context = ssl_context
         self._session = session or requests.Session()
-        self._cert = tuple(os.fspath(p) for p in client_cert) if client_cert else None
-        self._verify: str | bool = os.fspath(ca_bundle) if ca_bundle is not None else True
+        self._session.mount("https://", context_adapter(ssl_context))
 
     def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
@@ -76,14 +99,7 @@ class RequestsTransport:
         import requests
 
         try:
-            response = self._session.post(
-                url,
-                data=body,
-                headers=dict(headers),
-                timeout=timeout,
-                cert=self._cert,  # type: ignore[arg-type]
-                verify=self._verify,
-            )
+            response = self._session.post(url, data=body, headers=dict(headers), timeout=timeout)
         except requests.Timeout:
             raise TransportTimeout(f"délai dépassé ({timeout:g} s) pour {url}") from None
         except requests.exceptions.SSLError as exc:
@@ -94,6 +110,52 @@ class RequestsTransport:
 
     def close(self) -> None:
         self._session.close()
+
+
+@functools.cache
+def _context_adapter_class() -> Callable[[ssl.SSLContext], requests.adapters.HTTPAdapter]:
+    from requests.adapters import HTTPAdapter
+
+    class ContextAdapter(HTTPAdapter):
+        """An adapter whose connection pools all use one :class:`ssl.SSLContext`."""
+
+        def __init__(self, context: ssl.SSLContext) -> None:
+            self._context = context
+            super().__init__()
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = self._context
+            super().init_poolmanager(*args, **kwargs)
+
+        # requests would otherwise hand its own CA bundle (certifi, or REQUESTS_CA_BUNDLE) and
+        # client certificate to urllib3, which loads them *into this context*: trust would
+        # silently widen to every public CA. The context alone decides.
+        def build_connection_pool_key_attributes(
+            self, request: Any, verify: Any, cert: Any = None
+        ) -> Any:
+            del verify, cert
+            return super().build_connection_pool_key_attributes(request, True, None)
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            del url, verify, cert
+            conn.cert_reqs = "CERT_REQUIRED"
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+            conn.cert_file = None
+            conn.key_file = None
+
+        def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs["ssl_context"] = self._context
+            return super().proxy_manager_for(*args, **kwargs)
+
+    return ContextAdapter
+
+
+def context_adapter(context: ssl.SSLContext) -> requests.adapters.HTTPAdapter:
+    """A ``requests`` adapter whose connections all use ``context`` (built by
+    :func:`segur_ris.tls.client_context`) and nothing else: the CA bundle, ``verify=`` and
+    ``cert=`` of ``requests`` are ignored, so trust never widens beyond the context's."""
+    return _context_adapter_class()(context)
 
 
 def _reason(exc: BaseException) -> str:

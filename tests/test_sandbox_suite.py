@@ -49,6 +49,9 @@ def test_describe_lists_every_service_with_reachable_endpoints(suite: SandboxSui
     auto = insi["client_certificates"]["INSI-AUTO"]
     assert insi["url"].startswith("https://127.0.0.1:")
     assert _tls_hello(insi["url"], description["trust"]["server_ca"], auto["cert"], auto["key"])
+    psc = description["services"]["psc"]
+    assert psc["issuer"].endswith("/auth/realms/esante-wallet")
+    assert "radiologue" in psc["login_hints"]
     # no private key content in the description, only paths
     assert "PRIVATE KEY" not in json.dumps(description)
 

@@ -13,7 +13,22 @@ import sys
 from collections.abc import Sequence
 
 from segur_ris import __version__
-from segur_ris.cli import _cri, _demo, _dmp, _hl7, _hl7_listen, _ins, _insi, _sandbox
+from segur_ris.cli import (
+    _certs,
+    _cri,
+    _demo,
+    _dmp,
+    _hl7,
+    _hl7_listen,
+    _ins,
+    _insi,
+    _kos,
+    _mss,
+    _mwl,
+    _psc,
+    _sandbox,
+    _xdm,
+)
 from segur_ris.errors import SegurError
 
 __all__ = ["build_parser", "main"]
@@ -26,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"segur-ris {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (_cri, _demo, _dmp, _ins, _insi, _sandbox):
+    for module in (_certs, _cri, _demo, _dmp, _ins, _insi, _kos, _mss, _mwl, _psc, _sandbox, _xdm):
         module.register(sub)
     _hl7_listen.register(_hl7.register(sub))
     return parser

@@ -287,6 +287,23 @@ class DmpClient:
             masque_ps=mask_to_professionals,
             tree=tree,
         )
+        return self.submit_document(cda, entry, replaces=replaces, tree=tree)
+
+    def submit_document(
+        self,
+        data: bytes,
+        entry: DocumentEntry,
+        *,
+        replaces: DocumentEntry | None = None,
+        tree: etree._Element | None = None,
+    ) -> SubmissionResult:
+        """TD2.1 of a document whose DocumentEntry is already built (e.g. a DICOM KOS and its
+        :func:`~segur_ris.xds.document_entry_from_kos` entry), with its XAdES signature
+        document; the MTOM part has the entry's ``mime_type``. ``tree``: the parsed XML
+        document (CDA), reused for the XAdES digest."""
+        if self._sign is None:
+            raise ConfigError("DMP: la signature XAdES demande le certificat ORG SIGN")
+        data = bytes(data)
         if replaces is not None and replaces.unique_id == entry.unique_id:
             raise DmpError(
                 f"remplacement: le nouveau document doit avoir un autre identifiant que "
@@ -295,10 +312,10 @@ class DmpClient:
             )
         ss = self._submission_set(entry.patient_id, entry)
         xades = build_xades(
-            {entry.unique_id: cda},
+            {entry.unique_id: data},
             self._sign,
             submission_set_id=ss.unique_id,
-            trees={entry.unique_id: tree},
+            trees={entry.unique_id: tree} if tree is not None else None,
         )
         signature = _signature_entry(entry, xades)
         associations = [
@@ -333,7 +350,10 @@ class DmpClient:
                 PnrDocument(signature.entry_uuid, content_id=sig_cid),
             ),
         )
-        parts = (MtomPart(doc_cid, "text/xml", cda), MtomPart(sig_cid, "text/xml", xades))
+        parts = (
+            MtomPart(doc_cid, entry.mime_type, data),
+            MtomPart(sig_cid, "text/xml", xades),
+        )
         answer, _ = self._call_mtom(
             ACTION_ITI41, build_provide_and_register(request), entry.patient_id, parts
         )

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +30,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from segur_ris._files import write_private
 from segur_ris.errors import ConfigError
+
+if TYPE_CHECKING:
+    from segur_ris.certificates import IgcTestPki
 
 __all__ = [
     "CA_COMMON_NAME",
@@ -40,6 +43,7 @@ __all__ = [
     "KeyType",
     "TestPki",
     "generate_test_pki",
+    "sandbox_pki_from",
 ]
 
 KeyType = Literal["ec", "rsa"]
@@ -222,4 +226,31 @@ def generate_test_pki(
         server_cert=server_cert_path,
         server_key=server_key_path,
         clients=MappingProxyType(clients),
+    )
+
+
+def sandbox_pki_from(igc: IgcTestPki, *, server: str = "server") -> TestPki:
+    """The files of an IGC Santé-like test PKI
+    (:func:`~segur_ris.certificates.generate_igc_test_pki`) seen as a sandbox :class:`TestPki`:
+    the sandboxes then run with RSA certificates, a two-level chain and a CRL. ``server`` picks
+    the server entry (``server-expired`` or ``server-revoked`` to rehearse refusals); clients
+    are ``insi-auto``, ``insi-manu`` and ``org-auth-cli`` (as ``AUTRE``)."""
+    clients = {
+        CLIENT_INSI_AUTO: igc["insi-auto"],
+        CLIENT_INSI_MANU: igc["insi-manu"],
+        CLIENT_AUTRE: igc["org-auth-cli"],
+    }
+    entry = igc[server]
+    return TestPki(
+        ca_cert=igc.ca_bundle,
+        server_cert=entry.chain,
+        server_key=entry.key,
+        clients=MappingProxyType(
+            {
+                label: ClientCredential(
+                    cert=client.cert, key=client.key, cn=client.credential.subject_cn or ""
+                )
+                for label, client in clients.items()
+            }
+        ),
     )

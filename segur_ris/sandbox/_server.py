@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -62,6 +63,8 @@ class HttpResponse:
 
 
 Handler = Callable[[HttpRequest], HttpResponse]
+
+_QUERY = re.compile(r"\?[^\s\"]*")
 
 
 def server_tls_context(
@@ -159,7 +162,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s: %s - %s", self.server.owner.name, self.address_string(), format % args)
+        # a query string may carry tokens (id_token_hint…): log the path only
+        line = _QUERY.sub("?…", format % args)
+        _log.debug("%s: %s - %s", self.server.owner.name, self.address_string(), line)
 
     def _dispatch(self) -> None:
         owner = self.server.owner

@@ -19,7 +19,7 @@ from segur_ris.errors import ConfigError
 __all__ = ["SANDBOX_SERVICES", "SandboxSuite"]
 
 #: The services a suite can start, in start order.
-SANDBOX_SERVICES: tuple[str, ...] = ("insi", "dmp")
+SANDBOX_SERVICES: tuple[str, ...] = ("insi", "dmp", "psc")
 
 
 class SandboxSuite:
@@ -61,6 +61,7 @@ class SandboxSuite:
         self.org: Any = None  # OrgPki (ORG AUTH_CLI / SIGN of the structure)
         self.insi: Any = None
         self.dmp: Any = None
+        self.psc: Any = None
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -99,6 +100,10 @@ class SandboxSuite:
                         self.pki, self.org.ca_cert, db_path=root / "dmp.sqlite", known_ins=known
                     )
                 )
+            if "psc" in self.services:
+                from segur_ris.sandbox._psc import PscSandbox
+
+                self.psc = stack.enter_context(PscSandbox(self.pki))
         except BaseException:
             stack.close()
             raise
@@ -142,6 +147,22 @@ class SandboxSuite:
                 "url": self.dmp.url,
                 "services": [f"{self.dmp.url}/{name}" for name in _DMP_SERVICES],
                 "database": str(self.root / "dmp.sqlite") if self.root else None,
+            }
+        if self.psc is not None:
+            from segur_ris.sandbox._psc import (
+                SANDBOX_CLIENT_ID,
+                SANDBOX_CLIENT_SECRET,
+                SANDBOX_PROFESSIONALS,
+                SANDBOX_REDIRECT_URI,
+            )
+
+            services["psc"] = {
+                "url": self.psc.issuer,
+                "issuer": self.psc.issuer,
+                "client_id": SANDBOX_CLIENT_ID,
+                "client_secret": SANDBOX_CLIENT_SECRET,  # the sandbox's public test client
+                "redirect_uri": SANDBOX_REDIRECT_URI,
+                "login_hints": sorted(SANDBOX_PROFESSIONALS),
             }
         return {
             "directory": str(self.root),

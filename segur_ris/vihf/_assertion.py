@@ -16,6 +16,7 @@ from segur_ris.errors import ConfigError, DmpError
 
 if TYPE_CHECKING:
     from segur_ris.config import Settings
+    from segur_ris.psc import PscUser
 
 __all__ = [
     "ATTR_AUTH_MODE",
@@ -33,10 +34,14 @@ __all__ = [
     "ATTR_SUBJECT_ID",
     "ATTR_VIHF_VERSION",
     "AUTHN_PASSWORD",
+    "AUTHN_PSC",
     "AUTHN_SMARTCARD",
     "AUTHN_TLS_CLIENT",
     "AUTHN_UNSPECIFIED",
     "AUTOMATE_ROLE",
+    "OID_PROFESSION",
+    "OID_SAVOIR_FAIRE",
+    "OID_SECTEUR_ACTIVITE",
     "PURPOSES_OF_USE",
     "SAML_NS",
     "CodedValue",
@@ -46,6 +51,7 @@ __all__ = [
     "VihfToken",
     "build_vihf",
     "parse_vihf",
+    "psc_roles",
     "read_vihf",
 ]
 
@@ -60,6 +66,15 @@ AUTHN_SMARTCARD = "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI"
 AUTHN_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
 AUTHN_TLS_CLIENT = "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient"
 AUTHN_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
+#: AuthnContextClassRef of a professional signed in with Pro Santé Connect (ANS PSC VIHF builder).
+AUTHN_PSC = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered"
+
+#: TRE_G15-ProfessionSante (VIHF role of a health professional).
+OID_PROFESSION = "1.2.250.1.71.1.2.7"
+#: TRE_R01-SpecialiteOrdinale (savoir-faire of médecins, second VIHF role).
+OID_SAVOIR_FAIRE = "1.2.250.1.71.4.2.5"
+#: TRE_R02-SecteurActivite (``Secteur_Activite`` code^OID).
+OID_SECTEUR_ACTIVITE = "1.2.250.1.71.4.2.4"
 
 ATTR_STRUCTURE_ID = "Identifiant_Structure"
 ATTR_SECTEUR_ACTIVITE = "Secteur_Activite"
@@ -220,6 +235,69 @@ class VihfContext:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_psc_user(
+        cls,
+        settings: Settings,
+        user: PscUser,
+        *,
+        secteur_activite: str | None = None,
+        **overrides: object,
+    ) -> VihfContext:
+        """The VIHF of a professional signed in with Pro Santé Connect (:class:`PscUser`).
+
+        Choices, as the DMP documentation gives no PSC-specific attribute [?]: mode
+        ``INDIRECTE_RENFORCEE`` (the RIS server signs the VIHF with the structure's ORG SIGN
+        certificate after a strong PSC authentication of the user), ``AuthnContextClassRef``
+        :data:`AUTHN_PSC` (``MobileTwoFactorUnregistered``, as the ANS PSC VIHF builder),
+        ``NameID`` = ``SubjectNameID`` (IdNat_PS), ``subject-id`` = "Prénom NOM", roles from
+        ``SubjectRefPro`` (:func:`psc_roles`); ``Secteur_Activite`` defaults to the secteur of
+        the user's first activity; the structure and the LPS come from ``settings``. No PSC token
+        is put in the assertion.
+        """
+        if secteur_activite is None:
+            secteurs = [a.secteur_activite for a in user.activities if a.secteur_activite]
+            if not secteurs:
+                raise ConfigError("VIHF PSC: aucun secteur d'activité dans SubjectRefPro")
+            secteur_activite = f"{secteurs[0]}^{OID_SECTEUR_ACTIVITE}"
+        lps, structure = settings.lps, settings.structure
+        values: dict[str, object] = {
+            "structure_id": structure.id,
+            "structure_name": structure.name,
+            "secteur_activite": secteur_activite,
+            "subject_id": user.national_id,
+            "subject_name": user.display_name,
+            "lps_name": lps.name,
+            "lps_version": lps.version,
+            "lps_homologation": lps.dmp_homologation,
+            "lps_id": lps.instance,
+            "mode": "INDIRECTE_RENFORCEE",
+            "roles": psc_roles(user),
+            "authn_context": AUTHN_PSC,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def psc_roles(user: PscUser) -> tuple[CodedValue, ...]:
+    """VIHF roles (JDV_J65) of a PSC user: each profession (TRE_G15) then, for the exercices
+    with a savoir-faire of type ``S`` (spécialité ordinale), the savoir-faire (TRE_R01).
+
+    Pharmacists' CNOP sections (TRE_G05) are not mapped [?]. A user without profession is
+    refused (:class:`~segur_ris.errors.ConfigError`).
+    """
+    roles: list[CodedValue] = []
+    for exercice in user.exercices:
+        if exercice.profession:
+            roles.append(CodedValue(exercice.profession, OID_PROFESSION))
+    for exercice in user.exercices:
+        if exercice.savoir_faire and exercice.type_savoir_faire in ("S", ""):
+            roles.append(CodedValue(exercice.savoir_faire, OID_SAVOIR_FAIRE))
+    unique = tuple(dict.fromkeys(roles))
+    if not any(r.code_system == OID_PROFESSION for r in unique):
+        raise ConfigError("VIHF PSC: aucune profession dans SubjectRefPro")
+    return unique
 
 
 def _q(ns: str, name: str) -> str:

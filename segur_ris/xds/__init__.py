@@ -1,5 +1,5 @@
 """IHE XDS.b for the DMP: typed metadata, ebRIM 3.0 serialisation and parsing (ITI-41, ITI-18,
-ITI-43, ITI-57), and the DocumentEntry of a CDA CR-IMG."""
+ITI-43, ITI-57), and the DocumentEntry of a CDA CR-IMG or of a DICOM KOS (XDS-I.b)."""
 
 from segur_ris.xds._cda import (
     FORMAT_N1,
@@ -54,6 +54,14 @@ from segur_ris.xds._ebrim import (
     quote_list,
     to_bytes,
 )
+from segur_ris.xds._kos import (
+    FORMAT_KOS,
+    KOS_CLASS_CODE,
+    KOS_MIME_TYPE,
+    KOS_TITLE,
+    KOS_TYPE_CODE,
+    document_entry_from_kos,
+)
 from segur_ris.xds._model import (
     ASSOCIATION_HAS_MEMBER,
     ASSOCIATION_RPLC,
@@ -101,8 +109,13 @@ __all__ = [
     "ASSOCIATION_UPDATE_AVAILABILITY_STATUS",
     "DOCUMENT_ENTRY_ON_DEMAND",
     "DOCUMENT_ENTRY_STABLE",
+    "FORMAT_KOS",
     "FORMAT_N1",
     "FORMAT_N3",
+    "KOS_CLASS_CODE",
+    "KOS_MIME_TYPE",
+    "KOS_TITLE",
+    "KOS_TYPE_CODE",
     "QUERY_FIND_DOCUMENTS",
     "QUERY_FIND_DOCUMENTS_BY_REFERENCE_ID",
     "QUERY_FIND_SUBMISSION_SETS",
@@ -154,6 +167,7 @@ __all__ = [
     "decode_mtom",
     "decode_response",
     "document_entry_from_cda",
+    "document_entry_from_kos",
     "encode_mtom",
     "find_documents",
     "find_documents_by_reference_id",

@@ -1,22 +1,8 @@
-"""Structure certificates (IGC-Santé "ORG") loaded from PKCS#12 files.
-
-A healthcare structure talks to the DMP in indirect mode with two IGC-Santé certificates issued
-to the legal person, whose ``OU`` is the structure's national identifier (``IdNat_Struct``,
-e.g. ``10B0127189`` or ``3`` + SIRET):
-
-* ``ORG AUTH_CLI`` — TLS client authentication (EKU ``clientAuth``);
-* ``ORG SIGN`` ("cachet") — signs the VIHF and the XAdES document of a submission
-  (key usage ``nonRepudiation``, EKU ``emailProtection`` in the official samples).
-
-:func:`load_pkcs12` turns the ``.p12`` file delivered by the ANS into a :class:`Credential`;
-:class:`OrgCertificate` tells the two roles apart. The private key is never rendered by
-``repr()``/``str()`` and is only written to disk (mode 0600) by :meth:`Credential.write_pem`.
-"""
+"""PKCS#12 loading: :class:`Credential` (certificate, private key, chain) and date checks."""
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,94 +12,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from segur_ris._files import write_private
-from segur_ris.errors import CertificateError
+from segur_ris.certificates._roles import OrgCertificate, first_attribute
+from segur_ris.errors import CertificateError, CertificateExpiredError
 
-__all__ = [
-    "Credential",
-    "OrgCertificate",
-    "OrgRole",
-    "PemFiles",
-    "PrivateKey",
-    "check_validity",
-    "load_pkcs12",
-]
+__all__ = ["Credential", "PemFiles", "PrivateKey", "check_validity", "load_pkcs12"]
 
 #: Private key types usable by the SDK (RSA for XML signatures, EC for TLS only).
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-
-class OrgRole(enum.Enum):
-    """Role of an IGC-Santé structure certificate."""
-
-    AUTH_CLI = "AUTH_CLI"
-    SIGN = "SIGN"
-
-
-def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
-    attributes = name.get_attributes_for_oid(oid)
-    return str(attributes[0].value) if attributes else None
-
-
-@dataclass(frozen=True, slots=True)
-class OrgCertificate:
-    """Role helpers around an IGC-Santé ORG certificate (no private key here)."""
-
-    certificate: x509.Certificate
-
-    def _key_usage(self) -> x509.KeyUsage | None:
-        try:
-            return self.certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
-            return None
-
-    def _eku(self) -> frozenset[x509.ObjectIdentifier]:
-        try:
-            ext = self.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-        except x509.ExtensionNotFound:
-            return frozenset()
-        return frozenset(ext.value)
-
-    @property
-    def is_auth_cli(self) -> bool:
-        """True for a TLS client certificate (EKU ``clientAuth``)."""
-        return ExtendedKeyUsageOID.CLIENT_AUTH in self._eku()
-
-    @property
-    def is_sign(self) -> bool:
-        """True for a signature ("cachet") certificate: ``nonRepudiation`` key usage or EKU
-        ``emailProtection``, and not a TLS client certificate."""
-        if self.is_auth_cli:
-            return False
-        usage = self._key_usage()
-        non_repudiation = usage is not None and usage.content_commitment
-        return non_repudiation or ExtendedKeyUsageOID.EMAIL_PROTECTION in self._eku()
-
-    @property
-    def role(self) -> OrgRole | None:
-        """:attr:`OrgRole.AUTH_CLI`, :attr:`OrgRole.SIGN` or ``None`` when neither."""
-        if self.is_auth_cli:
-            return OrgRole.AUTH_CLI
-        if self.is_sign:
-            return OrgRole.SIGN
-        return None
-
-    @property
-    def structure_id(self) -> str | None:
-        """The structure identifier carried in the subject ``OU``."""
-        return _first(self.certificate.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
-
-    def require(self, role: OrgRole) -> None:
-        """Raise :class:`CertificateError` (code ``certificate_role``) unless ``role`` fits."""
-        if self.role is not role:
-            found = self.role.value if self.role else "aucun"
-            raise CertificateError(
-                f"certificat {self.certificate.subject.rfc4514_string()}: rôle {role.value} "
-                f"attendu, trouvé {found}",
-                code="certificate_role",
-            )
+_first = first_attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +85,7 @@ class Credential:
         return OrgCertificate(self.certificate)
 
     def check_validity(self, now: dt.datetime | None = None) -> None:
-        """Raise :class:`CertificateError` (``certificate_expired`` /
+        """Raise :class:`~segur_ris.errors.CertificateExpiredError` (``certificate_expired`` /
         ``certificate_not_yet_valid``) when the certificate is not valid at ``now``."""
         check_validity(self.certificate, now)
 
@@ -207,18 +117,20 @@ class Credential:
 
 
 def check_validity(certificate: x509.Certificate, now: dt.datetime | None = None) -> None:
-    """Raise :class:`CertificateError` when ``certificate`` is expired or not yet valid."""
+    """Raise :class:`~segur_ris.errors.CertificateExpiredError` (a :class:`CertificateError`,
+    code ``certificate_expired`` / ``certificate_not_yet_valid``) when ``certificate`` is outside
+    its validity period at ``now`` (default: now)."""
     moment = now or dt.datetime.now(dt.UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     subject = certificate.subject.rfc4514_string()
     if moment > certificate.not_valid_after_utc:
-        raise CertificateError(
+        raise CertificateExpiredError(
             f"certificat expiré le {certificate.not_valid_after_utc.isoformat()}: {subject}",
             code="certificate_expired",
         )
     if moment < certificate.not_valid_before_utc:
-        raise CertificateError(
+        raise CertificateExpiredError(
             f"certificat valide seulement à partir du "
             f"{certificate.not_valid_before_utc.isoformat()}: {subject}",
             code="certificate_not_yet_valid",

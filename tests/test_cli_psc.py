@@ -1,0 +1,72 @@
+"""``segur-ris psc login`` (segur_ris.cli._psc) on the embedded sandbox provider."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segur_ris.cli import _psc
+from segur_ris.errors import ConfigError, PscAuthorizationError, SegurError
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv`` with the psc command group and run its handler (as ``segur-ris`` does)."""
+    parser = argparse.ArgumentParser(prog="segur-ris")
+    _psc.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+def test_login_on_the_sandbox(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        assert _run(["psc", "login"]) == 0
+    out = capsys.readouterr().out
+    assert "Marie RADIOLOGUE-SANDBOX" in out
+    assert "RPPS 99900018476" in out
+    assert "profession 10, savoir-faire SM44" in out
+    for word in ("access_token", "Bearer", "eyJ"):  # no token, no JWT
+        assert word not in out
+        assert word not in caplog.text
+
+
+def test_login_json_and_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["psc", "login", "--login-hint", "manipulateur", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["professions"] == ["98"]
+    assert data["national_id"] == "899900024513"
+    assert data["exercices"][0]["activities"][0]["structure_id"] == "R10000000001"
+    assert not any("token" in key for key in data)
+
+
+def test_login_errors() -> None:
+    with pytest.raises(PscAuthorizationError) as caught:
+        _run(["psc", "login", "--login-hint", "personne"])
+    assert caught.value.code == "access_denied"
+    with pytest.raises(ConfigError):
+        _run(["psc", "login", "--issuer", "https://auth.example/realms/x"])
+    assert issubclass(ConfigError, SegurError)
+
+
+def test_cli_module_imports_stay_light() -> None:
+    code = (
+        "import sys; import segur_ris.cli._psc; "
+        "heavy = [m for m in ('authlib', 'joserfc', 'requests', 'cryptography', 'lxml') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=60,
+    )
+    assert done.stdout.strip() == ""

@@ -1,0 +1,276 @@
+"""TLS contexts (segur_ris.tls) over real sockets on 127.0.0.1, and RequestsTransport."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+
+from segur_ris.certificates import (
+    CrlCache,
+    IgcTestPki,
+    OrgRole,
+    RevocationChecker,
+    TrustStore,
+    generate_igc_test_pki,
+)
+from segur_ris.errors import (
+    CertificateRevokedError,
+    CertificateUsageError,
+    ConfigError,
+    TransportError,
+)
+from segur_ris.sandbox import InsiSandbox, TestPki
+from segur_ris.sandbox._pki import sandbox_pki_from
+from segur_ris.tls import ANS_TLS12_CIPHERS, client_context, server_context, verify_peer
+from segur_ris.transport import RequestsTransport
+from tests.e_fixtures import TlsServer, tls_exchange, tls_server
+
+CRL_URL = "http://crl.invalid/intermediate.crl"  # served by an in-memory fetcher
+ROOT_CRL_URL = "http://crl.invalid/root.crl"
+
+
+@pytest.fixture(scope="module")
+def igc(tmp_path_factory: pytest.TempPathFactory) -> IgcTestPki:
+    return generate_igc_test_pki(
+        tmp_path_factory.mktemp("igc"), crl_url=CRL_URL, root_crl_url=ROOT_CRL_URL
+    )
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> IgcTestPki:
+    return generate_igc_test_pki(tmp_path_factory.mktemp("other"), key_set=1)
+
+
+def serve(pki: IgcTestPki, name: str) -> ssl.SSLContext:
+    entry = pki[name]
+    return server_context(cert_file=entry.chain, key_file=entry.key, require_client_cert=False)
+
+
+@pytest.fixture(scope="module")
+def good_server(igc: IgcTestPki) -> Iterator[TlsServer]:
+    with tls_server(serve(igc, "server")) as server:
+        yield server
+
+
+def test_context_settings(igc: IgcTestPki) -> None:
+    context = client_context(trust=igc.ca_bundle)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    tls12 = {c["name"] for c in context.get_ciphers() if c["protocol"] == "TLSv1.2"}
+    assert tls12 == set(ANS_TLS12_CIPHERS.split(":"))
+    with_crl = client_context(trust=igc.ca_bundle, crls=[igc.crl])
+    assert with_crl.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF
+    with pytest.raises(ConfigError):
+        client_context(trust=igc.ca_bundle, crls=[igc.directory / "absent.crl"])
+
+
+def test_accepts_the_good_server(igc: IgcTestPki, good_server: TlsServer) -> None:
+    assert tls_exchange(client_context(trust=igc.ca_bundle), good_server.port) == b"ok"
+    store = TrustStore.from_paths(igc.root_cert)  # root only: the server sends its chain
+    context = client_context(trust=store, crls=[igc.crl_pem])
+    assert tls_exchange(context, good_server.port, "localhost") == b"ok"
+
+
+def test_refuses_an_untrusted_server(igc: IgcTestPki, other: IgcTestPki) -> None:
+    with tls_server(serve(other, "server")) as server:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            tls_exchange(client_context(trust=igc.ca_bundle), server.port)
+        assert "unable to get local issuer" in str(info.value) or "signature" in str(info.value)
+
+
+def test_refuses_an_expired_server(igc: IgcTestPki) -> None:
+    with tls_server(serve(igc, "server-expired")) as server:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            tls_exchange(client_context(trust=igc.ca_bundle), server.port)
+        assert "expired" in str(info.value)
+
+
+def test_refuses_a_revoked_server(igc: IgcTestPki) -> None:
+    with tls_server(serve(igc, "server-revoked")) as server:
+        # Without the CRL the handshake would succeed: the CRL is what refuses it.
+        assert tls_exchange(client_context(trust=igc.ca_bundle), server.port) == b"ok"
+        context = client_context(trust=igc.ca_bundle, crls=[igc.crl])
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            tls_exchange(context, server.port)
+        assert "revoked" in str(info.value)
+        chain = client_context(
+            trust=igc.ca_bundle, crls=[igc.crl, igc.root_crl_pem], crl_check="chain"
+        )
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_exchange(chain, server.port)
+
+
+def test_crl_checking_fails_closed(igc: IgcTestPki, good_server: TlsServer) -> None:
+    # Chain checking without the root's CRL: refused rather than silently unchecked.
+    context = client_context(trust=igc.ca_bundle, crls=[igc.crl], crl_check="chain")
+    with pytest.raises(ssl.SSLCertVerificationError) as info:
+        tls_exchange(context, good_server.port)
+    assert "CRL" in str(info.value)
+    both = client_context(trust=igc.ca_bundle, crls=[igc.crl, igc.root_crl_pem], crl_check="chain")
+    assert tls_exchange(both, good_server.port) == b"ok"
+
+
+def test_wrong_host_name(igc: IgcTestPki, good_server: TlsServer) -> None:
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_exchange(client_context(trust=igc.ca_bundle), good_server.port, "dmp.example.org")
+
+
+def test_mutual_tls_with_org_auth_cli(igc: IgcTestPki) -> None:
+    context = server_context(
+        cert_file=igc["server"].chain,
+        key_file=igc["server"].key,
+        client_trust=TrustStore.from_paths(igc.ca_bundle),
+        crls=[igc.crl],
+    )
+    crls = {CRL_URL: igc.crl.read_bytes(), ROOT_CRL_URL: igc.root_crl_pem.read_bytes()}
+    checker = RevocationChecker(CrlCache(fetcher=lambda url, timeout: crls[url]), ocsp=False)
+    store = TrustStore.from_paths(igc.ca_bundle)
+    seen: list[object] = []
+
+    def check(sock: ssl.SSLSocket) -> None:
+        try:
+            statuses = verify_peer(sock, store, role=OrgRole.AUTH_CLI, revocation=checker)
+            seen.append(f"ok {len(statuses)}")
+        except CertificateUsageError as exc:
+            seen.append(exc)
+
+    with tls_server(context) as server:
+        server.on_connect = check
+        client = client_context(trust=igc.ca_bundle, credential=igc["org-auth-cli"].credential)
+        assert tls_exchange(client, server.port) == b"ok"
+        peer = server.peers[-1]
+        assert peer is not None
+        assert x509.load_der_x509_certificate(peer) == igc["org-auth-cli"].certificate
+        assert seen == ["ok 2"]  # leaf and intermediate checked against their CRLs
+        # A revoked client certificate is refused by the server (CRL loaded).
+        revoked = client_context(
+            trust=igc.ca_bundle,
+            cert_file=igc["org-auth-cli-revoked"].cert,
+            key_file=igc["org-auth-cli-revoked"].key,
+        )
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_exchange(revoked, server.port)
+        # No client certificate at all: refused.
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_exchange(client_context(trust=igc.ca_bundle), server.port)
+    # Revocation re-checked by the SDK on the client side.
+    client = client_context(trust=igc.ca_bundle)
+    with (
+        tls_server(serve(igc, "server-revoked")) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+        client.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        with pytest.raises(CertificateRevokedError):
+            verify_peer(tls, store, server_name="127.0.0.1", revocation=checker)
+        assert tls.recv(2) == b"ok"
+
+
+def test_sign_certificate_refused_for_tls_client(igc: IgcTestPki) -> None:
+    with pytest.raises(CertificateUsageError) as info:
+        client_context(trust=igc.ca_bundle, credential=igc["org-sign"].credential)
+    assert info.value.code == "certificate_role"
+    with pytest.raises(CertificateUsageError):
+        client_context(
+            trust=igc.ca_bundle, cert_file=igc["org-sign"].cert, key_file=igc["org-sign"].key
+        )
+
+
+def test_requests_transport_uses_the_sdk_context(igc: IgcTestPki, other: IgcTestPki) -> None:
+    context = server_context(
+        cert_file=igc["server"].chain, key_file=igc["server"].key, client_trust=igc.ca_bundle
+    )
+    with tls_server(context, http=True) as server:
+        url = f"https://127.0.0.1:{server.port}/lps"
+        auth = igc["org-auth-cli"]
+        transport = RequestsTransport(client_cert=(auth.cert, auth.key), ca_bundle=igc.ca_bundle)
+        try:
+            assert transport.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_2
+            response = transport.post(url, b"<x/>", {"Content-Type": "text/xml"}, 10)
+            assert (response.status, response.body) == (200, b"ok")
+        finally:
+            transport.close()
+        peer = server.peers[-1]
+        assert peer is not None and x509.load_der_x509_certificate(peer) == auth.certificate
+        untrusted = RequestsTransport(ssl_context=client_context(trust=other.ca_bundle))
+        try:
+            with pytest.raises(TransportError) as info:
+                untrusted.post(url, b"<x/>", {}, 10)
+            assert "TLS" in info.value.message
+        finally:
+            untrusted.close()
+    with tls_server(serve(igc, "server-expired"), http=True) as server:
+        expired = RequestsTransport(ca_bundle=igc.ca_bundle)
+        try:
+            with pytest.raises(TransportError):
+                expired.post(f"https://127.0.0.1:{server.port}/", b"", {}, 10)
+        finally:
+            expired.close()
+    with pytest.raises(ConfigError):
+        RequestsTransport(ca_bundle=igc.ca_bundle, ssl_context=client_context())
+
+
+def test_sandbox_insi_refused_when_its_certificate_is_not_trusted(
+    insi_sandbox: InsiSandbox, pki: TestPki, igc: IgcTestPki
+) -> None:
+    """The sandbox INSi (its own test CA) is refused by a client trusting another PKI, and
+    accepted by one trusting its CA."""
+    auto = pki.clients["INSI-AUTO"]
+    refused = RequestsTransport(client_cert=(auto.cert, auto.key), ca_bundle=igc.ca_bundle)
+    accepted = RequestsTransport(client_cert=(auto.cert, auto.key), ca_bundle=pki.ca_cert)
+    try:
+        with pytest.raises(TransportError) as info:
+            refused.post(insi_sandbox.url, b"<x/>", {"Content-Type": "application/soap+xml"}, 10)
+        assert "TLS" in info.value.message
+        answer = accepted.post(insi_sandbox.url, b"<x/>", {"Content-Type": "text/plain"}, 10)
+        assert answer.status in {400, 415, 500}  # reached the service, which refuses the body
+    finally:
+        refused.close()
+        accepted.close()
+
+
+def test_requests_never_widens_the_trust(
+    igc: IgcTestPki, other: IgcTestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests' own CA bundle (certifi, REQUESTS_CA_BUNDLE) never reaches the SDK context."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(igc.ca_bundle))
+    with tls_server(serve(igc, "server"), http=True) as server:
+        url = f"https://127.0.0.1:{server.port}/"
+        strict = RequestsTransport(ca_bundle=other.ca_bundle)
+        trusting = RequestsTransport(ca_bundle=igc.ca_bundle)
+        try:
+            with pytest.raises(TransportError):
+                strict.post(url, b"", {}, 10)
+            assert trusting.post(url, b"", {}, 10).status == 200
+            for transport in (strict, trusting):
+                assert transport.ssl_context.cert_store_stats()["x509_ca"] == 2
+        finally:
+            strict.close()
+            trusting.close()
+
+
+@pytest.mark.parametrize("server", ["server", "server-expired", "server-revoked", "untrusted"])
+def test_sandbox_insi_server_certificates(igc: IgcTestPki, other: IgcTestPki, server: str) -> None:
+    """The sandbox INSi on the IGC Santé-like PKI: a client with the CA and CRL accepts the good
+    server certificate and refuses an expired, a revoked or an untrusted one."""
+    source = other if server == "untrusted" else igc
+    sandbox_pki = sandbox_pki_from(source, server="server" if server == "untrusted" else server)
+    auto = igc["insi-auto"]
+    context = client_context(
+        trust=igc.ca_bundle, crls=[igc.crl], cert_file=auto.cert, key_file=auto.key
+    )
+    transport = RequestsTransport(ssl_context=context)
+    try:
+        with InsiSandbox(sandbox_pki) as sandbox:
+            if server == "server":
+                answer = transport.post(sandbox.url, b"<x/>", {"Content-Type": "text/plain"}, 10)
+                assert answer.status in {400, 415, 500}  # reached the service
+            else:
+                with pytest.raises(TransportError) as info:
+                    transport.post(sandbox.url, b"<x/>", {}, 10)
+                assert "TLS" in info.value.message
+    finally:
+        transport.close()
