@@ -65,7 +65,13 @@ def test_insi_benchmark_runs(ref_dir: Path) -> None:
             assert any(line.split()[:2] == [task, peer] for line in proc.stdout.splitlines())
 
 
-@pytest.mark.parametrize("name", ["ins", "insi", "sandbox", "config", "errors", "transport"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *("ins", "insi", "sandbox", "config", "errors", "transport", "tls", "hl7v2", "cda"),
+        *("pdf", "xds", "vihf", "dmp", "certificates", "mssante", "dicom", "psc", "outbox"),
+    ],
+)
 def test_public_api_is_declared(name: str) -> None:
     module = __import__(f"segur_ris.{name}", fromlist=["__all__"])
     for symbol in module.__all__:

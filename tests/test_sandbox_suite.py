@@ -144,3 +144,29 @@ def test_pytest_plugin_gives_a_running_sandbox(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_mssante_and_worklist_of_the_suite_answer(suite: SandboxSuite) -> None:
+    import smtplib
+
+    from pynetdicom import AE
+
+    from segur_ris.dicom import MODALITY_WORKLIST_FIND
+    from segur_ris.tls import client_context
+
+    description = suite.describe()["services"]
+    smtp = description["mssante"]["smtp"]
+    with smtplib.SMTP(smtp["host"], smtp["port"], timeout=10) as client:
+        client.starttls(context=client_context(trust=suite.pki.ca_cert, check_hostname=False))
+        code, features = client.ehlo()
+        assert code == 250
+        assert b"DSN" in features
+    mwl = description["mwl"]
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(MODALITY_WORKLIST_FIND)
+    association = ae.associate(mwl["host"], mwl["port"], ae_title=mwl["ae_title"])
+    try:
+        assert association.is_established
+    finally:
+        association.release()
+        ae.shutdown()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from segur_ris import __version__
 from segur_ris.cli import (
+    _backfill,
     _certs,
     _cri,
     _demo,
@@ -25,6 +26,7 @@ from segur_ris.cli import (
     _kos,
     _mss,
     _mwl,
+    _outbox,
     _psc,
     _sandbox,
     _xdm,
@@ -41,7 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"segur-ris {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (_certs, _cri, _demo, _dmp, _ins, _insi, _kos, _mss, _mwl, _psc, _sandbox, _xdm):
+    for module in (
+        _backfill,
+        _certs,
+        _cri,
+        _demo,
+        _dmp,
+        _ins,
+        _insi,
+        _kos,
+        _mss,
+        _mwl,
+        _outbox,
+        _psc,
+        _sandbox,
+        _xdm,
+    ):
         module.register(sub)
     _hl7_listen.register(_hl7.register(sub))
     return parser

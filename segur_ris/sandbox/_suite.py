@@ -19,7 +19,7 @@ from segur_ris.errors import ConfigError
 __all__ = ["SANDBOX_SERVICES", "SandboxSuite"]
 
 #: The services a suite can start, in start order.
-SANDBOX_SERVICES: tuple[str, ...] = ("insi", "dmp", "psc")
+SANDBOX_SERVICES: tuple[str, ...] = ("insi", "dmp", "psc", "mssante", "mwl")
 
 
 class SandboxSuite:
@@ -62,6 +62,9 @@ class SandboxSuite:
         self.insi: Any = None
         self.dmp: Any = None
         self.psc: Any = None
+        self.mssante: Any = None
+        self.mwl: Any = None  # WorklistScp; its store is ``mwl_store``
+        self.mwl_store: Any = None
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -104,6 +107,23 @@ class SandboxSuite:
                 from segur_ris.sandbox._psc import PscSandbox
 
                 self.psc = stack.enter_context(PscSandbox(self.pki))
+            if "mssante" in self.services:
+                from segur_ris.sandbox._mssante import MssanteSandbox
+
+                psc = self.psc
+
+                def check_token(user: str, token: str) -> bool:
+                    # XOAUTH2 with an access token of the sandbox PSC
+                    return psc is not None and psc.validate_access_token(token) is not None
+
+                self.mssante = stack.enter_context(
+                    MssanteSandbox(self.pki, store_dir=root / "mssante", check_token=check_token)
+                )
+            if "mwl" in self.services:
+                from segur_ris.dicom import WorklistScp, WorklistStore
+
+                self.mwl_store = stack.enter_context(WorklistStore(root / "worklist.sqlite"))
+                self.mwl = stack.enter_context(WorklistScp(self.mwl_store))
         except BaseException:
             stack.close()
             raise
@@ -163,6 +183,22 @@ class SandboxSuite:
                 "client_secret": SANDBOX_CLIENT_SECRET,  # the sandbox's public test client
                 "redirect_uri": SANDBOX_REDIRECT_URI,
                 "login_hints": sorted(SANDBOX_PROFESSIONALS),
+            }
+        if self.mssante is not None:
+            smtp, imap = self.mssante.smtp_port, self.mssante.imap_port
+            services["mssante"] = {
+                "url": f"smtp://127.0.0.1:{smtp}",
+                "smtp": {"host": "127.0.0.1", "port": smtp, "security": "STARTTLS"},
+                "imap": {"host": "127.0.0.1", "port": imap, "security": "STARTTLS"},
+                "authentication": ["client certificate (EXTERNAL)", "XOAUTH2 (PSC token)"],
+            }
+        if self.mwl is not None:
+            services["mwl"] = {
+                "url": f"dicom://{self.mwl.ae_title}@127.0.0.1:{self.mwl.port}",
+                "ae_title": self.mwl.ae_title,
+                "host": "127.0.0.1",
+                "port": self.mwl.port,
+                "database": str(self.root / "worklist.sqlite") if self.root else None,
             }
         return {
             "directory": str(self.root),
