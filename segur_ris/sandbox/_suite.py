@@ -116,8 +116,17 @@ class SandboxSuite:
                     # XOAUTH2 with an access token of the sandbox PSC
                     return psc is not None and psc.validate_access_token(token) is not None
 
+                mailboxes = (
+                    *(i.ins.matricule for i in CNDA_IDENTITIES if i.ins is not None),
+                    _DEMO_INS,
+                )
                 self.mssante = stack.enter_context(
-                    MssanteSandbox(self.pki, store_dir=root / "mssante", check_token=check_token)
+                    MssanteSandbox(
+                        self.pki,
+                        store_dir=root / "mssante",
+                        check_token=check_token,
+                        known_ins=mailboxes,  # patients with a Mon espace santé mailbox
+                    )
                 )
             if "mwl" in self.services:
                 from segur_ris.dicom import WorklistScp, WorklistStore
