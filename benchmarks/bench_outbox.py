@@ -116,6 +116,43 @@ def main() -> int:
     ):
         compare(client, "sandbox in-process")
 
+    def concurrent(url: str, ca: object, threads: int) -> float:
+        """Several workers in one process (the GIL: one core for all of them), each with its
+        own client and outbox connection, so that building and signing the next document
+        overlaps the DMP's answer to the previous one. Best of the rounds."""
+        import threading
+
+        best = 0.0
+        size = max(COUNT // ROUNDS, 5) * threads
+        for _ in range(ROUNDS):
+            path = tmp / f"outbox-{next(outboxes)}.sqlite"
+            clients = [client_for(url, ca) for _ in range(threads)]
+            for client in clients:
+                client.submit(documents(1)[0])  # warm-up (TLS session, caches)
+
+            def work(client: DmpClient, path: Path = path) -> None:
+                with Outbox(SqliteBackend(path)) as outbox:
+                    Worker(outbox, {ACTION_DMP_SUBMIT: dmp_submit_handler(client)}).run(
+                        until_idle=True
+                    )
+
+            batch = documents(size)
+            start = time.perf_counter()
+            with Outbox(SqliteBackend(path)) as outbox:
+                for cda in batch:
+                    enqueue_dmp_submit(outbox, cda)
+                pool = [threading.Thread(target=work, args=(c,)) for c in clients]
+                for thread in pool:
+                    thread.start()
+                for thread in pool:
+                    thread.join()
+                elapsed = time.perf_counter() - start
+                assert outbox.stats().done == size, outbox.stats()
+            for client in clients:
+                client.close()
+            best = max(best, size / elapsed)
+        return best
+
     # the sandbox in its own process (the real DMP is another machine): the worker's core only
     # builds, signs, sends and records
     script = (
@@ -137,6 +174,10 @@ def main() -> int:
         remote = json.loads(server.stdout.readline())
         with client_for(remote["url"], remote["ca"]) as client:
             compare(client, "sandbox in another process")
+        for threads in (2, 3):
+            rates[
+                f"sandbox in another process: enqueue + {threads} worker threads (one process)"
+            ] = concurrent(remote["url"], remote["ca"], threads)
         server.stdin.close()
         server.wait(30)
 
