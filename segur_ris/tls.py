@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from segur_ris._files import write_private
 from segur_ris.errors import CertificateError, CertificateUsageError, ConfigError
 
 if TYPE_CHECKING:
@@ -149,6 +151,7 @@ def _load_chain(
     cert_file: StrPath | None,
     key_file: StrPath | None,
     credential: Credential | None,
+    key_password: bytes | None = None,
     client_role: bool = False,
 ) -> None:
     if credential is not None:
@@ -156,14 +159,25 @@ def _load_chain(
             raise ConfigError("donner soit credential, soit cert_file/key_file, pas les deux")
         if client_role:
             _check_client_usage(credential.certificate)
-        # ssl only loads keys from files: write them to a private directory, load, remove.
+        from cryptography.hazmat.primitives import serialization
+
+        # ssl only loads keys from files: the key is written to a private directory encrypted
+        # with a one-time password (never in clear on disk), loaded, then removed.
+        one_time = secrets.token_bytes(32).hex().encode()
+        key_pem = credential.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(one_time),
+        )
+        pem = serialization.Encoding.PEM
+        chain_pem = b"".join(
+            c.public_bytes(pem) for c in (credential.certificate, *credential.chain)
+        )
         with tempfile.TemporaryDirectory(prefix="segur-ris-tls-") as directory:
-            files = credential.write_pem(directory, stem="tls")
-            chain = Path(directory) / "tls-fullchain.pem"
-            chain.write_bytes(
-                files.cert.read_bytes() + (files.chain.read_bytes() if files.chain else b"")
-            )
-            context.load_cert_chain(os.fspath(chain), os.fspath(files.key))
+            chain, key = Path(directory) / "tls-fullchain.pem", Path(directory) / "tls-key.pem"
+            chain.write_bytes(chain_pem)
+            write_private(key, key_pem)
+            context.load_cert_chain(os.fspath(chain), os.fspath(key), password=one_time)
         return
     if cert_file is None:
         if key_file is not None:
@@ -181,11 +195,23 @@ def _load_chain(
             leaf = None  # not PEM: left to OpenSSL, which reports it below
         if leaf is not None:
             _check_client_usage(leaf)
+
+    def password() -> bytes:
+        # never let OpenSSL prompt on the terminal (a server would hang): refuse instead
+        if key_password is None:
+            raise CertificateError(
+                f"clé privée chiffrée sans key_password: {os.fspath(key_file or cert_file)}",
+                code="key_encrypted",
+            )
+        return key_password
+
     try:
         context.load_cert_chain(
-            os.fspath(cert_file), os.fspath(key_file) if key_file is not None else None
+            os.fspath(cert_file),
+            os.fspath(key_file) if key_file is not None else None,
+            password=password,
         )
-    except ssl.SSLError:
+    except (ssl.SSLError, OSError):
         raise CertificateError(
             f"certificat ou clé illisible, ou ne correspondant pas: {os.fspath(cert_file)}",
             code="key_mismatch",
@@ -197,6 +223,7 @@ def client_context(
     trust: StrPath | bytes | TrustStore | None = None,
     cert_file: StrPath | None = None,
     key_file: StrPath | None = None,
+    key_password: bytes | None = None,
     credential: Credential | None = None,
     check_hostname: bool = True,
     crls: Sequence[CrlSource] = (),
@@ -207,7 +234,8 @@ def client_context(
     ``trust`` is a PEM file, a directory of hashed certificates, PEM bytes or a
     :class:`~segur_ris.certificates.TrustStore`; ``None`` uses the system store (never right for
     the national services, whose roots are IGC Santé's). The client certificate comes from
-    ``cert_file``/``key_file`` (PEM) or from ``credential``; one whose EKU excludes
+    ``cert_file``/``key_file`` (PEM; an encrypted key needs ``key_password``, OpenSSL never
+    prompts) or from ``credential``; one whose EKU excludes
     ``clientAuth`` raises :class:`~segur_ris.errors.CertificateUsageError`. ``crls`` turns
     revocation checking on (leaf only, or the whole chain with ``crl_check="chain"``, which
     then needs the root's CRL too).
@@ -221,7 +249,12 @@ def client_context(
         _load_trust(context, trust)
     _load_crls(context, crls, crl_check)
     _load_chain(
-        context, cert_file=cert_file, key_file=key_file, credential=credential, client_role=True
+        context,
+        cert_file=cert_file,
+        key_file=key_file,
+        key_password=key_password,
+        credential=credential,
+        client_role=True,
     )
     return context
 
@@ -230,6 +263,7 @@ def server_context(
     *,
     cert_file: StrPath | None = None,
     key_file: StrPath | None = None,
+    key_password: bytes | None = None,
     credential: Credential | None = None,
     client_trust: StrPath | bytes | TrustStore | None = None,
     require_client_cert: bool = True,
@@ -238,11 +272,17 @@ def server_context(
 ) -> ssl.SSLContext:
     """A server context (sandbox services): TLS >= 1.2, ANS suites; when
     ``require_client_cert``, clients must present a certificate chaining to ``client_trust``
-    (and, given ``crls``, not revoked)."""
+    (and, given ``crls``, not revoked). An encrypted ``key_file`` needs ``key_password``."""
     context = _base(ssl.PROTOCOL_TLS_SERVER)
     if cert_file is None and credential is None:
         raise ConfigError("un serveur TLS a besoin d'un certificat")
-    _load_chain(context, cert_file=cert_file, key_file=key_file, credential=credential)
+    _load_chain(
+        context,
+        cert_file=cert_file,
+        key_file=key_file,
+        key_password=key_password,
+        credential=credential,
+    )
     if require_client_cert:
         if client_trust is None:
             raise ConfigError("une AC de confiance est nécessaire pour exiger un certificat client")

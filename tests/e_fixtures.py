@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 
-from segur_ris.certificates import IgcTestPki
+from segur_ris.certificates import IgcTestPki, PrivateKey
 
 
 @dataclass
@@ -131,6 +131,7 @@ class OcspResponder:
             revocation_time=when,
             revocation_reason=reason,
         )
+        key: PrivateKey
         if self.forged:
             builder = builder.responder_id(
                 ocsp.OCSPResponderEncoding.HASH, self.pki.root

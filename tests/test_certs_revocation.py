@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from segur_ris.certificates import (
@@ -241,3 +241,74 @@ def test_ocsp_core_checks(igc: IgcTestPki) -> None:
     with pytest.raises(RevocationUnavailableError) as info:
         parse_ocsp_response(forged, cert, igc.intermediate)
     assert info.value.code == "ocsp_signature"
+
+
+def test_replayed_older_crl_does_not_cause_a_download_on_every_check(igc: IgcTestPki) -> None:
+    """An older CRL answered by the distribution point is ignored and the next download waits
+    for ``max_age`` again (no download on every check)."""
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    answers = [
+        der(igc.make_crl()),
+        der(igc.make_crl(this_update=old, next_update=old + dt.timedelta(days=7))),
+    ]
+    calls: list[str] = []
+
+    def fetch(url: str, timeout: float) -> bytes:
+        calls.append(url)
+        return answers[min(len(calls), 2) - 1]
+
+    cache = CrlCache(fetcher=fetch, max_age=dt.timedelta(minutes=10))
+    newer, _ = cache.get("memory://crl", igc.intermediate)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    assert cache.get("memory://crl", igc.intermediate, now=later) == (newer, False)
+    assert cache.get("memory://crl", igc.intermediate, now=later) == (newer, False)
+    assert len(calls) == 2
+
+
+def test_unwritable_cache_directory_keeps_the_crl_in_memory(
+    igc: IgcTestPki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache directory that cannot be written (disk full, read-only) is not an error: the
+    downloaded CRL is still used."""
+    cache = CrlCache(tmp_path / "crl", fetcher=lambda url, timeout: igc.crl.read_bytes())
+
+    def refuse(self: Path, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    crl, cached = cache.get("memory://crl", igc.intermediate)
+    monkeypatch.undo()
+    assert cached is False and crl.issuer == igc.intermediate.subject
+    assert list((tmp_path / "crl").iterdir()) == []
+    checker = RevocationChecker(cache, ocsp=False)
+    status = checker.check(
+        igc["org-auth-cli"].certificate, igc.intermediate, crl_urls=["memory://crl"]
+    )
+    assert status.source == "crl"
+
+
+def test_ocsp_signed_by_the_issuer_while_carrying_a_responder_certificate(
+    igc: IgcTestPki,
+) -> None:
+    """An answer signed by the CA itself stays valid when it also carries the certificate of a
+    delegated responder (some responders always attach it)."""
+    cert = igc["org-auth-cli"].certificate
+    now = dt.datetime.now(dt.UTC)
+    answer = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=cert,
+            issuer=igc.intermediate,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(minutes=1),
+            next_update=now + dt.timedelta(hours=1),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, igc.intermediate)
+        .certificates([igc["ocsp-responder"].certificate])
+        .sign(igc.intermediate_key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    assert parse_ocsp_response(answer, cert, igc.intermediate).status == "good"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from lxml import etree
 
+from segur_ris._xml import parse_xml
 from segur_ris.certificates import (
     IGC_SANTE_PRODUCTION,
     IGC_SANTE_TEST,
@@ -94,7 +94,7 @@ def test_official_sample_names_its_crl_and_ocsp(ref_dir: Path) -> None:
     """The AUTH_CLI certificate of the official VIHF sample points to the CRL named in
     IGC_SANTE_TEST and to the ANS OCSP responder."""
     path = ref_file(ref_dir, f"{EXAMPLES}/VIHF_INDIRECTE_RENFORCEE_signe.xml")
-    root = etree.fromstring(path.read_bytes())
+    root = parse_xml(path.read_bytes())
     text = root.findtext(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate") or ""
     cert = x509.load_der_x509_certificate(base64.b64decode("".join(text.split())))
     organisations = IGC_SANTE_TEST.intermediates[0]
@@ -201,3 +201,26 @@ def test_insi_cn_rule(igc: IgcTestPki, pki: TestPki) -> None:
     autre = x509.load_pem_x509_certificate(pki.clients["AUTRE"].cert.read_bytes())
     with pytest.raises(CertificateUsageError):
         check_insi_cn(autre)
+
+
+def test_valid_checks_never_render_the_subject(
+    igc: IgcTestPki, store: TrustStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_validity / check_role / CRL checks run on every VIHF verification: the subject
+    string is only built for an error message."""
+    from segur_ris.certificates import check_crl
+
+    good = igc["org-sign"].credential.certificate
+    issuer = store.issuer_of(good)
+    assert issuer is not None
+
+    def forbidden(self: x509.Name) -> str:
+        raise AssertionError("rfc4514_string() called on the success path")
+
+    monkeypatch.setattr(x509.Name, "rfc4514_string", forbidden)
+    check_validity(good)
+    check_role(good, OrgRole.SIGN)
+    check_crl(igc.make_crl(), issuer)
+    monkeypatch.undo()
+    with pytest.raises(CertificateExpiredError, match="CN="):
+        check_validity(good, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))

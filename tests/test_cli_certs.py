@@ -98,6 +98,20 @@ def test_inspect_errors(igc: IgcTestPki, monkeypatch: pytest.MonkeyPatch) -> Non
         run(["certs", "inspect", str(igc.directory / "absent.p12")])
 
 
+def test_inspect_unreadable_files(tmp_path: Path) -> None:
+    """A damaged PEM or an unknown format is a typed error, not a traceback."""
+    bad_pem = tmp_path / "bad.pem"
+    bad_pem.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    with pytest.raises(CertificateError) as info:
+        run(["certs", "inspect", str(bad_pem)])
+    assert info.value.code == "certificate_format"
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"ni PEM ni DER ni PKCS#12")
+    with pytest.raises(CertificateError) as info:
+        run(["certs", "inspect", str(garbage)])
+    assert info.value.code == "pkcs12_format"
+
+
 def test_cli_module_imports_no_heavy_dependency() -> None:
     code = (
         "import sys; import segur_ris.cli._certs; "

@@ -13,6 +13,7 @@ import pytest
 
 from segur_ris.cli import _psc
 from segur_ris.errors import ConfigError, PscAuthorizationError, SegurError
+from segur_ris.sandbox import TestPki
 
 
 def _run(argv: list[str]) -> int:
@@ -70,3 +71,38 @@ def test_cli_module_imports_stay_light() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == ""
+
+
+def test_login_on_a_given_issuer_reads_the_callback_from_stdin(
+    pki: TestPki,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--issuer``: the authorization URL goes to stderr, the callback URL is read from stdin
+    (here the sandbox plays the browser); the secret comes from a file and is never printed."""
+    from segur_ris.sandbox._psc import (
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        SANDBOX_REDIRECT_URI,
+        PscSandbox,
+    )
+
+    secret = tmp_path / "secret"
+    secret.write_text(SANDBOX_CLIENT_SECRET + "\n", encoding="utf-8")
+    with PscSandbox(pki) as sandbox:
+
+        class Browser:
+            def readline(self) -> str:
+                prompt = capsys.readouterr().err
+                url = next(line for line in prompt.splitlines() if line.startswith("https://"))
+                return sandbox.sign_in(url) + "\n"
+
+        monkeypatch.setattr(sys, "stdin", Browser())
+        argv = ["psc", "login", "--issuer", sandbox.issuer, "--client-id", SANDBOX_CLIENT_ID]
+        argv += ["--redirect-uri", SANDBOX_REDIRECT_URI, "--client-secret-file", str(secret)]
+        argv += ["--ca", str(pki.ca_cert), "--login-hint", "medecin", "--json"]
+        assert _run(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["national_id"] == "899900031124"
+    assert SANDBOX_CLIENT_SECRET not in captured.out + captured.err

@@ -23,6 +23,7 @@ from segur_ris.dmp._client import (
     DmpClient,
 )
 from segur_ris.errors import (
+    CertificateUsageError,
     ConfigError,
     DmpError,
     TransportError,
@@ -399,6 +400,10 @@ def test_configuration_is_checked(settings: Settings, vihf: VihfContext, org: Or
     with pytest.raises(ConfigError):
         DmpClient(http, vihf=vihf, sign_credential=org.sign.credential, transport=transport)
     assert "PRIVATE" not in repr(org.sign.credential)
+    # the ORG AUTH_CLI certificate may not sign the VIHF and the XAdES
+    with pytest.raises(CertificateUsageError) as refused:
+        DmpClient(settings, vihf=vihf, sign_credential=org.auth_cli.credential, transport=transport)
+    assert refused.value.code == "certificate_role"
 
 
 # --- scenario against the sandbox DMP (real TLS) ----------------------------------------------

@@ -478,6 +478,15 @@ def test_verify_jwt_refuses_unsafe_tokens() -> None:
     no_exp = jwt.encode({"alg": "RS256", "kid": "k1"}, {**claims, "exp": None}, key)
     with pytest.raises(PscTokenError):
         verify_jwt(no_exp, keys, issuer="https://i.example", audience="c")
+    # without sub, the userinfo could not be tied to the ID token's user
+    no_sub = {k: v for k, v in claims.items() if k != "sub"}
+    for signed in (
+        jwt.encode({"alg": "RS256", "kid": "k1"}, no_sub, key),
+        jwt.encode({"alg": "RS256", "kid": "k1"}, {**claims, "sub": ""}, key),
+    ):
+        with pytest.raises(PscTokenError) as caught:
+            verify_jwt(signed, keys, issuer="https://i.example", audience="c", require_exp=False)
+        assert caught.value.code == "sub"
 
 
 def test_parse_user_adeli_and_malformed() -> None:

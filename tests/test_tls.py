@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -18,13 +21,13 @@ from segur_ris.certificates import (
     generate_igc_test_pki,
 )
 from segur_ris.errors import (
+    CertificateError,
     CertificateRevokedError,
     CertificateUsageError,
     ConfigError,
     TransportError,
 )
-from segur_ris.sandbox import InsiSandbox, TestPki
-from segur_ris.sandbox._pki import sandbox_pki_from
+from segur_ris.sandbox import InsiSandbox, TestPki, sandbox_pki_from
 from segur_ris.tls import ANS_TLS12_CIPHERS, client_context, server_context, verify_peer
 from segur_ris.transport import RequestsTransport
 from tests.e_fixtures import TlsServer, tls_exchange, tls_server
@@ -179,6 +182,31 @@ def test_sign_certificate_refused_for_tls_client(igc: IgcTestPki) -> None:
         )
 
 
+def test_encrypted_key_needs_its_password(igc: IgcTestPki, tmp_path: Path) -> None:
+    """An encrypted PEM key never makes OpenSSL prompt on the terminal: without
+    ``key_password`` it is a typed error, with the wrong one too, with the right one it loads."""
+    from cryptography.hazmat.primitives import serialization
+
+    entry = igc["org-auth-cli"]
+    key = tmp_path / "encrypted-key.pem"
+    key.write_bytes(
+        entry.credential.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"motdepasse"),
+        )
+    )
+    serve_only = functools.partial(server_context, require_client_cert=False)
+    for make in (client_context, serve_only):
+        with pytest.raises(CertificateError) as info:
+            make(cert_file=entry.cert, key_file=key)
+        assert info.value.code == "key_encrypted"
+        with pytest.raises(CertificateError) as info:
+            make(cert_file=entry.cert, key_file=key, key_password=b"faux")
+        assert info.value.code == "key_mismatch"
+        make(cert_file=entry.cert, key_file=key, key_password=b"motdepasse")
+
+
 def test_requests_transport_uses_the_sdk_context(igc: IgcTestPki, other: IgcTestPki) -> None:
     context = server_context(
         cert_file=igc["server"].chain, key_file=igc["server"].key, client_trust=igc.ca_bundle
@@ -274,3 +302,117 @@ def test_sandbox_insi_server_certificates(igc: IgcTestPki, other: IgcTestPki, se
                 assert "TLS" in info.value.message
     finally:
         transport.close()
+
+
+_SERVICES = ("psc", "dmp", "mssante-smtp", "mssante-imap")
+
+
+def _reach_sandbox(service: str, sandbox_pki: TestPki, context: ssl.SSLContext) -> None:
+    """Start the sandbox ``service`` on ``sandbox_pki`` and talk to it through the SDK client
+    with ``context``; TLS failures surface as the client's typed errors."""
+    if service in ("psc", "dmp"):
+        from segur_ris.sandbox import DmpSandbox, PscSandbox
+
+        transport = RequestsTransport(ssl_context=context)
+        try:
+            if service == "psc":
+                with PscSandbox(sandbox_pki) as psc:
+                    answer = transport.post(
+                        psc.issuer + "/protocol/openid-connect/token", b"", {}, 10
+                    )
+                    assert answer.status in {400, 401}  # reached the provider
+            else:
+                ca = sandbox_pki.ca_cert.read_bytes()
+                with DmpSandbox(sandbox_pki, ca) as dmp:
+                    answer = transport.post(dmp.url + "/registry", b"<x/>", {}, 10)
+                    assert answer.status in {400, 415, 500}  # reached the service
+        finally:
+            transport.close()
+        return
+    from segur_ris.mssante import ImapClient, SmtpTransport, XOAuth2
+    from segur_ris.sandbox import MssanteSandbox
+
+    address = "radiologie@imagerie.mssante.fr"
+    auth = XOAuth2(address, "jeton-du-bac-a-sable")
+    with MssanteSandbox(sandbox_pki, tokens={address: "jeton-du-bac-a-sable"}) as mss:
+        if service == "mssante-smtp":
+            with SmtpTransport("127.0.0.1", mss.smtp_port, auth=auth, context=context) as smtp:
+                smtp.connect()
+        else:
+            imap = ImapClient("127.0.0.1", mss.imap_port, auth=auth, context=context)
+            try:
+                imap.connect()
+            finally:
+                imap.close()
+
+
+@pytest.mark.parametrize("server", ["server", "server-expired", "server-revoked", "untrusted"])
+@pytest.mark.parametrize("service", _SERVICES)
+def test_every_sandbox_service_checks_its_server_certificate(
+    igc: IgcTestPki, other: IgcTestPki, service: str, server: str
+) -> None:
+    """PSC, DMP and MSSanté (SMTP, IMAP) sandboxes on the IGC Santé-like PKI: the SDK clients
+    with the CA and CRL reach them with the good server certificate and refuse an expired, a
+    revoked or an untrusted one during the handshake."""
+    from segur_ris.errors import MssanteTransportError
+
+    source = other if server == "untrusted" else igc
+    sandbox_pki = sandbox_pki_from(source, server="server" if server == "untrusted" else server)
+    auto = igc["org-auth-cli"]
+    context = client_context(
+        trust=igc.ca_bundle, crls=[igc.crl], cert_file=auto.cert, key_file=auto.key
+    )
+    if server == "server":
+        _reach_sandbox(service, sandbox_pki, context)
+        return
+    if service.startswith("mssante"):
+        with pytest.raises(MssanteTransportError) as refused:
+            _reach_sandbox(service, sandbox_pki, context)
+        assert refused.value.code == "tls_certificate"
+    else:
+        with pytest.raises(TransportError) as info:
+            _reach_sandbox(service, sandbox_pki, context)
+        assert "TLS" in info.value.message
+
+
+def test_credential_key_never_written_in_clear(
+    igc: IgcTestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssl loads keys from files only: a Credential's key goes to disk encrypted with a
+    one-time password, never in clear."""
+    import segur_ris.tls as tls
+
+    written: list[bytes] = []
+    original = tls.write_private
+
+    def spy(path: str | os.PathLike[str], data: bytes) -> None:
+        written.append(data)
+        original(path, data)
+
+    monkeypatch.setattr(tls, "write_private", spy)
+    client_context(trust=igc.ca_bundle, credential=igc["org-auth-cli"].credential)
+    assert len(written) == 1
+    assert b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in written[0]
+
+
+def test_crl_and_ocsp_downloads_over_https_use_the_sdk_context(
+    igc: IgcTestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRL/OCSP downloads over HTTPS go through segur_ris.tls (TLS >= 1.2, ANS suites, the
+    context's trust only): a server outside the trust store is refused, whatever requests'
+    own CA bundle says."""
+    from segur_ris.certificates import _revocation
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(igc.ca_bundle))  # never consulted
+    context = _revocation._https_context()
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+    with tls_server(serve(igc, "server"), http=True) as server:
+        url = f"https://127.0.0.1:{server.port}/crl"
+        with pytest.raises(TransportError):  # the system store does not know the test PKI
+            _revocation.requests_fetch(url, 10)
+        with pytest.raises(TransportError):
+            _revocation.requests_post_ocsp(url, b"\x30\x00", 10)
+        trusting = client_context(trust=igc.ca_bundle)
+        monkeypatch.setattr(_revocation, "_https_context", lambda: trusting)
+        assert _revocation.requests_fetch(url, 10) == b"ok"
+        assert _revocation.requests_post_ocsp(url, b"\x30\x00", 10) == b"ok"

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from lxml import etree
 
+from segur_ris._xml import parse_xml
 from segur_ris.config import load_settings
 from segur_ris.errors import ConfigError, DmpError
 from segur_ris.psc import PscUser, parse_user
@@ -119,7 +120,7 @@ def test_automate_vihf_unchanged() -> None:
     assert token.mode == "INDIRECTE"
     assert (
         len(
-            etree.fromstring(etree.tostring(build_vihf(context, resource_id=INS))).findall(
+            parse_xml(etree.tostring(build_vihf(context, resource_id=INS))).findall(
                 f"{{{SAML}}}AttributeStatement/{{{SAML}}}Attribute"
             )
         )

@@ -123,16 +123,18 @@ def check_validity(certificate: x509.Certificate, now: dt.datetime | None = None
     moment = now or dt.datetime.now(dt.UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    subject = certificate.subject.rfc4514_string()
+    # the subject is rendered only on failure: this runs on every VIHF verification
     if moment > certificate.not_valid_after_utc:
         raise CertificateExpiredError(
-            f"certificat expiré le {certificate.not_valid_after_utc.isoformat()}: {subject}",
+            f"certificat expiré le {certificate.not_valid_after_utc.isoformat()}: "
+            f"{certificate.subject.rfc4514_string()}",
             code="certificate_expired",
         )
     if moment < certificate.not_valid_before_utc:
         raise CertificateExpiredError(
             f"certificat valide seulement à partir du "
-            f"{certificate.not_valid_before_utc.isoformat()}: {subject}",
+            f"{certificate.not_valid_before_utc.isoformat()}: "
+            f"{certificate.subject.rfc4514_string()}",
             code="certificate_not_yet_valid",
         )
 

@@ -15,16 +15,19 @@ falls back to the CRL distribution points.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import logging
 import os
+import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -93,29 +96,54 @@ def _read_limited(response: object, url: str) -> bytes:
         return b"".join(chunks)
 
 
+@functools.cache
+def _https_context() -> ssl.SSLContext:
+    """The TLS context of CRL/OCSP downloads over HTTPS: :func:`segur_ris.tls.client_context`
+    with the system trust store (CRLs and OCSP answers are signed; TLS only protects their
+    transport). Built once: loading the system store is slow."""
+    from segur_ris.tls import client_context
+
+    return client_context()
+
+
+def _session() -> Any:
+    """A ``requests`` session whose HTTPS connections use :func:`_https_context`."""
+    import requests
+
+    from segur_ris.transport import context_adapter
+
+    session = requests.Session()
+    session.mount("https://", context_adapter(_https_context()))
+    return session
+
+
 def requests_fetch(url: str, timeout: float) -> bytes:
-    """Default :class:`CrlFetcher`: HTTP(S) ``GET`` with ``requests``."""
+    """Default :class:`CrlFetcher`: HTTP(S) ``GET`` with ``requests`` (HTTPS through the SDK's
+    TLS context)."""
     import requests
 
     try:
-        return _read_limited(requests.get(url, timeout=timeout, stream=True), url)
+        with _session() as session:
+            return _read_limited(session.get(url, timeout=timeout, stream=True), url)
     except requests.RequestException as exc:
         raise TransportError(f"LCR injoignable ({url}): {exc.__class__.__name__}") from None
 
 
 def requests_post_ocsp(url: str, body: bytes, timeout: float) -> bytes:
-    """Default :class:`OcspPoster`: HTTP ``POST`` with ``requests``."""
+    """Default :class:`OcspPoster`: HTTP ``POST`` with ``requests`` (HTTPS through the SDK's
+    TLS context)."""
     import requests
 
     try:
-        response = requests.post(
-            url,
-            data=body,
-            headers={"Content-Type": "application/ocsp-request"},
-            timeout=timeout,
-            stream=True,
-        )
-        return _read_limited(response, url)
+        with _session() as session:
+            response = session.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/ocsp-request"},
+                timeout=timeout,
+                stream=True,
+            )
+            return _read_limited(response, url)
     except requests.RequestException as exc:
         raise TransportError(f"OCSP injoignable ({url}): {exc.__class__.__name__}") from None
 
@@ -193,32 +221,35 @@ def check_crl(
 
 
 def _check_crl_signature(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> None:
-    name = issuer.subject.rfc4514_string()
     if crl.issuer != issuer.subject:
-        raise RevocationUnavailableError(f"LCR émise par un autre que {name}", code="crl_issuer")
+        raise RevocationUnavailableError(
+            f"LCR émise par un autre que {issuer.subject.rfc4514_string()}", code="crl_issuer"
+        )
     public_key = issuer.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) or (
         not crl.is_signature_valid(public_key)
     ):
         raise RevocationUnavailableError(
-            f"signature de la LCR invalide (émetteur {name})", code="crl_signature"
+            f"signature de la LCR invalide (émetteur {issuer.subject.rfc4514_string()})",
+            code="crl_signature",
         )
 
 
 def _check_crl_dates(
     crl: x509.CertificateRevocationList, issuer: x509.Certificate, moment: dt.datetime
 ) -> None:
-    name = issuer.subject.rfc4514_string()
     if crl.last_update_utc > moment + CLOCK_SKEW:
         raise RevocationUnavailableError(
-            f"LCR de {name} pas encore valide ({crl.last_update_utc.isoformat()})",
+            f"LCR de {issuer.subject.rfc4514_string()} pas encore valide "
+            f"({crl.last_update_utc.isoformat()})",
             code="crl_not_yet_valid",
         )
     next_update = crl.next_update_utc
     if next_update is None or next_update < moment - CLOCK_SKEW:
         when = next_update.isoformat() if next_update else "non indiquée"
         raise RevocationUnavailableError(
-            f"LCR de {name} périmée (prochaine mise à jour {when})", code="crl_stale"
+            f"LCR de {issuer.subject.rfc4514_string()} périmée (prochaine mise à jour {when})",
+            code="crl_stale",
         )
 
 
@@ -289,8 +320,13 @@ class CrlCache:
         path = self._path(url)
         if path is not None:
             temporary = path.with_suffix(f".tmp{os.getpid()}")
-            temporary.write_bytes(crl.public_bytes(serialization.Encoding.DER))
-            os.replace(temporary, path)
+            try:
+                temporary.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+                os.replace(temporary, path)
+            except OSError as exc:  # disk full, read-only cache: the CRL is still usable
+                _log.warning("LCR %s non écrite dans le cache (%s)", url, exc.__class__.__name__)
+                with contextlib.suppress(OSError):
+                    temporary.unlink(missing_ok=True)
 
     def get(
         self, url: str, issuer: x509.Certificate, *, now: dt.datetime | None = None
@@ -331,7 +367,9 @@ class CrlCache:
                 raise RevocationUnavailableError(
                     f"aucune LCR valide pour {url}: {reason}", code=code or "crl_unavailable"
                 ) from None
-            if usable is not None and crl.last_update_utc < usable.last_update_utc:
+            older = usable is not None and crl.last_update_utc < usable.last_update_utc
+            if older and cached is not None and usable is not None:
+                cached.fetched = moment  # not fetched again before max_age
                 return usable, False  # never go back to an older CRL (replayed answer)
             self._store(url, crl, moment, issuer)
             return crl, False
@@ -375,11 +413,12 @@ def _verify_signature(
     return True
 
 
-def _responder(
+def _responders(
     response: ocsp.OCSPResponse, issuer: x509.Certificate, moment: dt.datetime
-) -> x509.Certificate:
-    """The certificate that must have signed ``response``: the issuer itself, or a delegated
-    responder issued by it with EKU ``OCSPSigning`` (RFC 6960 §4.2.2.2)."""
+) -> list[x509.Certificate]:
+    """The certificates allowed to sign ``response``: the responders delegated by the issuer
+    (issued by it, EKU ``OCSPSigning``, valid now: RFC 6960 §4.2.2.2), then the issuer."""
+    delegated: list[x509.Certificate] = []
     for candidate in response.certificates:
         if candidate.issuer != issuer.subject:
             continue
@@ -392,8 +431,8 @@ def _responder(
             continue
         if not candidate.not_valid_before_utc <= moment <= candidate.not_valid_after_utc:
             continue
-        return candidate
-    return issuer
+        delegated.append(candidate)
+    return [*delegated, issuer]
 
 
 def parse_ocsp_response(
@@ -418,12 +457,14 @@ def parse_ocsp_response(
     if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         status = response.response_status.name.lower()
         raise RevocationUnavailableError(f"répondeur OCSP: {status}", code=f"ocsp_{status}")
-    signer = _responder(response, issuer, moment)
-    if not _verify_signature(
-        signer.public_key(),
-        response.signature,
-        response.tbs_response_bytes,
-        response.signature_hash_algorithm,
+    if not any(
+        _verify_signature(
+            signer.public_key(),
+            response.signature,
+            response.tbs_response_bytes,
+            response.signature_hash_algorithm,
+        )
+        for signer in _responders(response, issuer, moment)
     ):
         raise RevocationUnavailableError(
             "signature de la réponse OCSP invalide", code="ocsp_signature"

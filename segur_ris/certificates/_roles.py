@@ -127,17 +127,16 @@ def check_role(certificate: x509.Certificate, role: OrgRole) -> None:
     usage = _key_usage(certificate)
     if usage is None:
         return  # no key usage extension: not restricted (RFC 5280 §4.2.1.3)
-    subject = certificate.subject.rfc4514_string()
     if role is OrgRole.AUTH_CLI and not usage.digital_signature:
         raise CertificateUsageError(
-            f"certificat {subject}: usage de clé digitalSignature requis pour l'authentification "
-            "TLS",
+            f"certificat {certificate.subject.rfc4514_string()}: usage de clé digitalSignature "
+            "requis pour l'authentification TLS",
             code="key_usage",
         )
     if role is OrgRole.SIGN and not (usage.content_commitment or usage.digital_signature):
         raise CertificateUsageError(
-            f"certificat {subject}: usage de clé nonRepudiation ou digitalSignature requis pour "
-            "la signature",
+            f"certificat {certificate.subject.rfc4514_string()}: usage de clé nonRepudiation ou "
+            "digitalSignature requis pour la signature",
             code="key_usage",
         )
 

@@ -129,7 +129,12 @@ def _inspect(args: argparse.Namespace) -> int:
         raise ConfigError(f"fichier illisible: {args.file}") from None
     chain: tuple[x509.Certificate, ...] = ()
     if b"-----BEGIN CERTIFICATE" in data:
-        certificates = x509.load_pem_x509_certificates(data)
+        try:
+            certificates = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise CertificateError(
+                f"certificat PEM illisible: {args.file}", code="certificate_format"
+            ) from None
         certificate, chain = certificates[0], tuple(certificates[1:])
     else:
         try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from segur_ris._xml import parse_xml
-from segur_ris.certificates import Credential
+from segur_ris.certificates import Credential, OrgRole, check_role
 from segur_ris.config import Settings
 from segur_ris.dmp._patients import (
     ACTION_SET_AUTHORIZATION,
@@ -159,6 +159,9 @@ class DmpClient:
         self.timeout = timeout
         self.content_type_code = content_type_code
         self.source_id = source_id or _source_id(settings)
+        if sign_credential is not None:
+            # an AUTH_CLI certificate must not sign the VIHF and the XAdES (IGC Santé roles)
+            check_role(sign_credential.certificate, OrgRole.SIGN)
         self._sign = sign_credential
         if transport is None:
             if client_cert is None:

@@ -81,9 +81,10 @@ def verify_jwt(
 ) -> dict[str, Any]:
     """Verify the signature and the claims of ``token``; return its claims.
 
-    Checks: signature with ``keys``; ``iss == issuer``; ``audience`` in ``aud`` (and ``azp ==
-    audience`` when several audiences); ``exp`` in the future (required unless not
-    ``require_exp``); ``iat`` not in the future; ``nbf``; ``nonce`` and ``acr`` when given.
+    Checks: signature with ``keys``; ``iss == issuer``; ``sub`` present; ``audience`` in
+    ``aud`` (and ``azp == audience`` when several audiences); ``exp`` in the future (required
+    unless not ``require_exp``); ``iat`` not in the future; ``nbf``; ``nonce`` and ``acr`` when
+    given.
     ``leeway`` (seconds) absorbs clock skew.
     """
     if not isinstance(token, str) or not token:
@@ -107,6 +108,7 @@ def verify_jwt(
     moment = int(now if now is not None else time.time())
     options: dict[str, Any] = {
         "iss": {"essential": True, "value": issuer},
+        "sub": {"essential": True},  # ID token and userinfo alike (OIDC Core §2, §5.3.2)
         "aud": {"essential": True},
         "exp": {"essential": require_exp},
     }

@@ -51,7 +51,6 @@ import hashlib
 import logging
 import os
 import re
-import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -78,8 +77,8 @@ from segur_ris.sandbox._server import (
     HttpRequest,
     HttpResponse,
     SandboxHttpsServer,
-    server_tls_context,
 )
+from segur_ris.tls import server_context
 from segur_ris.vihf import VihfToken, XadesReport, parse_vihf, verify_vihf, verify_xades
 from segur_ris.xds import (
     ASSOCIATION_HAS_MEMBER,
@@ -1085,11 +1084,9 @@ class DmpSandbox(SandboxHttpsServer):
             require_valid_signature=require_valid_signature,
             schemas=schemas,
         )
-        context = server_tls_context(
-            pki.server_cert, pki.server_key, None, require_client_cert=False
-        )
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(cadata=pem.decode("ascii"))
+        context = server_context(
+            cert_file=pki.server_cert, key_file=pki.server_key, client_trust=pem
+        )  # ORG AUTH_CLI client certificates required, chained to the ORG CA
         super().__init__(self._serve, context, host=host, port=port, name="dmp-sandbox")
 
     @property
