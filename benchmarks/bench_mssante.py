@@ -8,10 +8,12 @@ Run: ``python benchmarks/bench_mssante.py`` (``BENCH_QUICK=1``: one iteration, f
 * XDM, plain: what a hand-written integration does: ``zipfile`` writes the same four files
   (the METADATA.XML bytes are given), then reads them back, parses METADATA.XML with lxml and
   compares the SHA-1 of each document, with none of the hostile-archive checks;
-* mail: ``build_mail`` + ``to_bytes`` + ``read_mail`` for the same document;
+* mail: ``build_mail`` (PDF/A check of the copy included) + ``to_bytes`` + ``read_mail`` for
+  the same document;
 * reports: ``parse_acknowledgement`` of an MDN and a DSN.
 
-Documents: the CR-IMG N1 of ``examples/report.json`` (a few KB) and a 5 MB XML document.
+Documents: the CR-IMG N1 of ``examples/report.json`` (its PDF/A embedded, ~70 KB) and a 5 MB
+XML document.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from segur_ris.mssante import (  # noqa: E402
     read_xdm,
     xdm_document_from_cda,
 )
+from segur_ris.pdf import render_report_pdf  # noqa: E402
 from segur_ris.report import ImagingReport  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -59,16 +62,6 @@ def per_call_us(fn: Callable[[], object], number: int) -> float:
         number = 1
     best = min(timeit.repeat(fn, number=number, repeat=1 if QUICK else 5))
     return best / number * 1e6
-
-
-def pdf() -> bytes:
-    from reportlab.pdfgen import canvas
-
-    buffer = io.BytesIO()
-    page = canvas.Canvas(buffer, invariant=True)
-    page.drawString(72, 720, "Compte rendu d'imagerie")
-    page.save()
-    return buffer.getvalue()
 
 
 def plain_round_trip(files: dict[str, bytes]) -> None:
@@ -91,7 +84,8 @@ def main() -> None:
     report = ImagingReport.from_dict(
         json.loads((ROOT / "examples" / "report.json").read_text("utf-8"))
     )
-    cda = build_cda_n1(report, pdf())
+    pdf = render_report_pdf(report)  # PDF/A-1b: build_mail checks the copy is PDF/A
+    cda = build_cda_n1(report, pdf)
     small = xdm_document_from_cda(cda)
     filler = b"<!--" + b"x" * 5_000_000 + b"-->\n"
     big_content = cda.replace(b"</ClinicalDocument>", filler + b"</ClinicalDocument>")
@@ -113,7 +107,7 @@ def main() -> None:
         print(f"{label + ' build+read':<34}{ours:>14.0f}{plain:>12.0f}{ours / plain:>8.2f}")
         print(f"{'  ZIP size (bytes)':<34}{len(package):>14}")
 
-    document = MailDocument(cda, pdf())
+    document = MailDocument(cda, pdf)
 
     def mail_round_trip() -> None:
         mail = build_mail([document], sender=SENDER, recipients=["a@b.mssante.fr"], nil="DEV1")

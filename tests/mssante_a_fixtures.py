@@ -25,7 +25,15 @@ PDF_NAME = "20261124_CR d'imagerie médicale_PAT-TROIS_DOMINIQUE.pdf"
 
 @functools.cache
 def pdf() -> bytes:
-    """A small real PDF (reportlab, invariant output)."""
+    """The PDF/A-1b of the test report (rendered once per test session)."""
+    from segur_ris.pdf import render_report_pdf
+
+    return render_report_pdf(report())
+
+
+@functools.cache
+def plain_pdf() -> bytes:
+    """A small real PDF that is not PDF/A (reportlab, fonts not embedded, no XMP)."""
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()

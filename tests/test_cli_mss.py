@@ -155,7 +155,7 @@ def test_send_bad_input_nothing_sent(
     cases = [
         [str(cda), str(other), "--to", PS],  # two patients
         [str(n3), "--to", PS],  # level 3 without its PDF copy
-        [str(cda), "--pdf", str(big), "--patient"],  # > 25 MB to Mon espace santé
+        [str(cda), "--pdf", str(big), "--patient"],  # not a PDF/A, and > 25 MB for MES
         [str(cda), "--to", "pas-une-adresse"],
         [str(cda), "--to", "123@patient.mssante.fr"],  # not an INS
     ]
@@ -195,3 +195,49 @@ def test_configured_endpoints(
         assert run(["mss", "acks", *common, *imap]) == 0
         (ack,) = output(capsys)["acks"]
         assert ack["original_message_id"] == sent["message_id"] and ack["success"]
+
+
+def test_send_to_a_patient_address_given_with_to(
+    tmp_path: Path, cda: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--to <INS>@patient.mssante.fr`` without ``--patient``: the identity comes from the CDA
+    all the same, and the address must be that patient's."""
+    assert run(["mss", "send", str(cda), "--to", PATIENT, "--ack", "--json"]) == 0
+    sent = output(capsys)
+    assert sent["accepted"] == [PATIENT]
+    assert ("mdn", "processed") in {(x["kind"], x["status"]) for x in sent["acks"]}
+    from segur_ris.ins import compute_key
+
+    other = "1850275056123" + compute_key("1850275056123")  # a valid INS, someone else's
+    state = tmp_path / "state"
+    argv = ["mss", "send", str(cda), "--to", f"{other}@patient.mssante.fr"]
+    assert run([*argv, "--sandbox-dir", str(state)]) == 1
+    assert "erreur" in capsys.readouterr().err
+    assert not (state / "received").exists()
+
+
+def test_xdm_read_extract_refuses_bad_targets(
+    tmp_path: Path, cda: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "IHE_XDM.zip"
+    assert run(["xdm", "build", str(cda), "-o", str(archive)]) == 0
+    capsys.readouterr()
+    a_file = tmp_path / "a-file"
+    a_file.write_bytes(b"")
+    assert run(["xdm", "read", str(archive), "--extract", str(a_file)]) == 1
+    assert "--extract" in capsys.readouterr().err
+    # two subsets holding the same file name: extracting them flat would overwrite one
+    with zipfile.ZipFile(archive) as source:
+        entries = [(n, source.read(n)) for n in source.namelist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name, content in entries:
+            target.writestr(name, content)
+            if name.startswith("IHE_XDM/"):
+                target.writestr(name.replace("SUBSET01", "SUBSET02"), content)
+    twice = tmp_path / "twice.zip"
+    twice.write_bytes(buffer.getvalue())
+    out = tmp_path / "out"
+    assert run(["xdm", "read", str(twice), "--extract", str(out)]) == 1
+    assert "double" in capsys.readouterr().err
+    assert not out.exists()

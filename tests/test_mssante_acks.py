@@ -494,3 +494,34 @@ def test_ans_standard_error_mail(ref_dir: Path, original: bytes, oru: bytes) -> 
     with pytest.raises(MssanteAckError) as caught:  # the placeholder links to nothing
         parse_acknowledgement(sample)
     assert caught.value.code == "original"
+
+
+def test_original_message_id_with_a_blank_is_normalised() -> None:
+    """The ANS MDN sample writes ``Original-Message-ID: <199509192301.23456 >``: the blank
+    (not allowed in a msg-id) must not break the link to the original."""
+    report = RFC8098_MDN.replace(
+        b"Original-Message-ID: <199509192301.23456@example.org>",
+        b"Original-Message-ID: <199509192301.23456@example.org >",
+    )
+    assert report != RFC8098_MDN
+    ack = parse_acknowledgement(report)
+    assert ack.original_message_id == "<199509192301.23456@example.org>"
+
+
+def test_error_mail_subject() -> None:
+    from segur_ris.mssante._acks import is_error_mail_subject
+
+    assert is_error_mail_subject("[Erreur d'intégration !][902] XDM/1.0/DDM+CR")
+    assert is_error_mail_subject("=?utf-8?q?=5BKO_Int=C3=A9gration_syst=C3=A8me_!=5D=5B902=5D?= X")
+    assert not is_error_mail_subject("XDM/1.0/DDM+CR d'imagerie PAT-TROIS DOMINIQUE")
+
+
+def test_ans_form_error_keeps_its_commas() -> None:
+    report = RFC8098_MDN.replace(
+        b"Disposition: manual-action/MDN-sent-manually; displayed",
+        b"Disposition: automatic-action/MDN-sent-automatically; processed/Error: "
+        b"903^Document illisible, format inconnu",
+    )
+    ack = parse_acknowledgement(report)
+    assert (ack.status, ack.success, ack.modifiers) == ("processed", False, ("error",))
+    assert (ack.error_code, ack.error_text) == ("903", "Document illisible, format inconnu")

@@ -150,6 +150,29 @@ def test_unreadable_report_left_unseen(box: MssanteSandbox) -> None:
         assert reader.search("UNSEEN") == [uid]
 
 
+def test_ans_error_mail_is_read_as_an_acknowledgement(box: MssanteSandbox) -> None:
+    """The ANS "courriel standard" of an integration error is not a ``multipart/report``:
+    it is read too, and other mails stay untouched and unseen."""
+    original_id = "<cri-9@imagerie.mssante.fr>"
+    error_mail = (
+        "From: serviceY_auto@chb.mssante.fr\r\nTo: " + SENDER + "\r\n"
+        "Message-ID: <err-1@chb.mssante.fr>\r\nIn-Reply-To: " + original_id + "\r\n"
+        "Subject: [Erreur d'int\u00e9gration !][902] XDM/1.0/DDM+CR\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Erreur d\u00e9tect\u00e9e : Identifiant de patient inconnu\r\n"
+    ).encode("utf-8")
+    other = b"From: x@y.mssante.fr\r\nSubject: bonjour\r\n\r\nrien\r\n"
+    uid = box.store.deliver(SENDER, error_mail)
+    other_uid = box.store.deliver(SENDER, other)
+    with imap(box) as reader:
+        batch = reader.fetch_acknowledgements()
+        assert [r.uid for r in batch.acks] == [uid] and batch.rejected == ()
+        ack = batch.acks[0].ack
+        assert (ack.kind, ack.success, ack.error_code) == ("error-mail", False, "902")
+        assert ack.original_message_id == original_id
+        assert reader.search("UNSEEN") == [other_uid]
+
+
 def test_untrusted_server_and_plaintext_server_refused(
     box: MssanteSandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -41,6 +41,7 @@ from tests.mssante_a_fixtures import (
     not_qualified,
     other_patient_cda,
     pdf,
+    plain_pdf,
     provisional,
     qualified,
 )
@@ -268,11 +269,10 @@ def test_size_limits() -> None:
         build_mail([_document()], sender=SENDER, recipients=[PS], nil=NIL, max_size=5_000)
     assert caught.value.code == "size"
     big = MailDocument(cda_n1(), b"%PDF-1.7\n" + bytes(19_000_000))
-    assert build_mail([big], sender=SENDER, recipients=[PS], nil=NIL).size > MES_MAX_SIZE
+    common = {"sender": SENDER, "recipients": [PS], "nil": NIL, "require_pdfa": False}
+    assert build_mail([big], **common).size > MES_MAX_SIZE  # type: ignore[arg-type]
     with pytest.raises(MssanteSizeError, match="Mon espace santé"):
-        build_mail(
-            [big], sender=SENDER, recipients=[PS], nil=NIL, patient=qualified(), to_patient=True
-        )
+        build_mail([big], **common, patient=qualified(), to_patient=True)  # type: ignore[arg-type]
 
 
 def test_bad_input() -> None:
@@ -282,6 +282,21 @@ def test_bad_input() -> None:
     with pytest.raises(MssanteMailError) as caught:
         build_mail([MailDocument(b"<x/>", pdf())], sender=SENDER, recipients=[PS], nil=NIL)
     assert caught.value.code == "cda"
+    with pytest.raises(MssanteMailError) as caught:  # a PDF, but not a PDF/A-1b (ECO.2.1.1)
+        build_mail([MailDocument(cda_n1(), plain_pdf())], sender=SENDER, recipients=[PS], nil=NIL)
+    assert caught.value.code == "pdfa" and "PDF/A-1b" in caught.value.message
+    assert build_mail(
+        [MailDocument(cda_n1(), plain_pdf())],
+        sender=SENDER,
+        recipients=[PS],
+        nil=NIL,
+        require_pdfa=False,
+    ).message_id
+    with pytest.raises(MssanteMailError) as caught:  # starts like a PDF, is none
+        build_mail(
+            [MailDocument(cda_n1(), b"%PDF-1.4 nothing")], sender=SENDER, recipients=[PS], nil=NIL
+        )
+    assert caught.value.code == "pdf"
     with pytest.raises(MssanteMailError) as caught:
         build_mail([_document()], sender=SENDER, recipients=[PS], nil="")
     assert caught.value.code == "nil"
@@ -302,6 +317,26 @@ def test_bad_input() -> None:
         nil=NIL,
     )
     assert injected.message["Bcc"] is None and b"\r\nBcc:" not in injected.to_bytes()
+
+
+@pytest.mark.parametrize("nil", ["DÉV935997", "DEV 935997", "DEV935997\n", " DEV935997"])
+def test_nil_is_a_printable_ascii_reference(nil: str) -> None:
+    with pytest.raises(MssanteMailError) as caught:
+        build_mail([_document()], sender=SENDER, recipients=[PS], nil=nil)
+    assert caught.value.code == "nil"
+
+
+def test_trailing_newline_is_not_an_address() -> None:
+    for address in (PS + "\n", PS + "\r\n", PATIENT_ADDRESS + "\n"):
+        with pytest.raises(MssanteAddressError):
+            check_address(address)
+    with pytest.raises(MssanteAddressError):
+        build_mail([_document()], sender=SENDER, recipients=[PS + "\n"], nil=NIL)
+
+
+def test_references_given_as_one_string() -> None:
+    message = _parsed(_mail(references="<a-1@imagerie.mssante.fr> <a-2@imagerie.mssante.fr>"))
+    assert message["References"] == "<a-1@imagerie.mssante.fr> <a-2@imagerie.mssante.fr>"
 
 
 def test_read_mail_refuses_a_hostile_xdm() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import zipfile
@@ -243,8 +244,24 @@ def test_oversize_refused_by_client_before_sending(pki: TestPki) -> None:
         assert small.submissions == () and small.mailbox(PS) == ()
 
 
+def test_oversize_patient_mail_refused_before_connecting() -> None:
+    """No server is even contacted: the port is closed, yet the error is the size one."""
+    from segur_ris.tls import client_context
+
+    smtp = SmtpTransport(
+        "127.0.0.1", free_port(), auth=CertificateAuth(), context=client_context(), timeout=5,
+        patient_max_size=5_000,
+    )  # fmt: skip
+    with pytest.raises(MssanteSizeError) as caught:
+        smtp.send(plain_mail(PATIENT, body="x" * 6_000))
+    assert caught.value.code == "5.3.4"
+    with pytest.raises(MssanteTransportError) as refused:
+        smtp.send(plain_mail(PS))  # while a well-sized mail does try to connect
+    assert refused.value.code == "connect"
+
+
 def test_oversize_refused_by_mon_espace_sante(pki: TestPki) -> None:
-    with sandbox(pki, patient_max_size=5_000) as small:
+    with sandbox(pki, patient_max_size=5_000, size_bounce=False) as small:
         with transport(small, patient_max_size=10**9) as smtp:
             with pytest.raises(MssanteSizeError) as caught:
                 smtp.send(plain_mail(PATIENT, body="x" * 6_000))
@@ -253,6 +270,27 @@ def test_oversize_refused_by_mon_espace_sante(pki: TestPki) -> None:
             assert smtp.send(plain_mail(PS, body="x" * 6_000)).accepted == (PS,)
         assert small.mailbox(PATIENT) == ()
         assert [s.recipients for s in small.submissions] == [(PS,)]
+
+
+def test_oversize_bounced_by_mon_espace_sante(pki: TestPki) -> None:
+    """By default the operator accepts and Mon espace santé bounces: a DSN ``failed 5.3.4``
+    comes back for the patient, the professional still gets the mail."""
+    from segur_ris.mssante import parse_acknowledgement
+
+    with sandbox(pki, patient_max_size=5_000) as small:
+        with transport(small, patient_max_size=10**9) as smtp:
+            mail = dataclasses.replace(
+                plain_mail(PATIENT, body="x" * 6_000), recipients=(PATIENT, PS)
+            )
+            result = smtp.send(mail)
+        assert set(result.accepted) == {PATIENT, PS}
+        assert small.mailbox(PATIENT) == () and len(small.mailbox(PS)) == 1
+        reports = [parse_acknowledgement(m.data) for m in small.mailbox(SENDER)]
+        failed = [r for r in reports if not r.success]
+        assert [(r.recipient, r.enhanced_status, r.error_code) for r in failed] == [
+            (PATIENT, "5.3.4", "552")
+        ]
+        assert failed[0].original_message_id == mail.message_id
 
 
 # --- bad input: typed error, nothing sent ---------------------------------------------------

@@ -235,7 +235,7 @@ def test_too_many_entries(package: bytes) -> None:
 
 def test_zip_bomb_by_declared_size(package: bytes) -> None:
     bomb = _zip([*_entries(package), ("ZEROS.BIN", bytes(2_000_000))])
-    assert len(bomb) < 20_000
+    assert len(bomb) < len(package) + 5_000  # 2 MB of zeros deflate to a few kB
     assert _code(bomb, max_total_size=1_000_000) == "size"
 
 
@@ -271,6 +271,53 @@ def test_missing_or_bad_metadata(package: bytes) -> None:
     xxe = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
     assert _code(_replaced(package, "IHE_XDM/SUBSET01/METADATA.XML", xxe)) == "metadata"
     assert _code(_replaced(package, "IHE_XDM/SUBSET01/METADATA.XML", b"<not-xml")) == "metadata"
+
+
+def _metadata(package: bytes) -> str:
+    return dict(_entries(package))["IHE_XDM/SUBSET01/METADATA.XML"].decode("utf-8")
+
+
+def test_metadata_without_size_or_with_a_bad_uri(package: bytes) -> None:
+    """XDM requires hash and size (ITI TF-3 Table 4.3.1-3); a malformed split URI is typed."""
+    metadata = _metadata(package)
+    name = "IHE_XDM/SUBSET01/METADATA.XML"
+    no_size = re.sub(r'<rim:Slot name="size">.*?</rim:Slot>', "", metadata, flags=re.S)
+    assert no_size != metadata
+    assert _code(_replaced(package, name, no_size.encode())) == "size"
+    split = metadata.replace(
+        "<rim:Value>DOC0001.XML</rim:Value>",
+        "<rim:Value>a|DOC</rim:Value><rim:Value>b|0001.XML</rim:Value>",
+    )
+    assert split != metadata
+    assert _code(_replaced(package, name, split.encode())) == "metadata"
+    ordered = metadata.replace(
+        "<rim:Value>DOC0001.XML</rim:Value>",
+        "<rim:Value>2|0001.XML</rim:Value><rim:Value>1|DOC</rim:Value>",
+    )
+    assert read_xdm(_replaced(package, name, ordered.encode())).documents[0].name == "DOC0001.XML"
+
+
+def test_one_patient_per_package(package: bytes) -> None:
+    metadata = _metadata(package)
+    name = "IHE_XDM/SUBSET01/METADATA.XML"
+    # the DocumentEntry's patientId differs from the SubmissionSet's
+    entry_patient = re.sub(
+        r'(<rim:ExternalIdentifier[^>]*identificationScheme="urn:uuid:58a6f841-87b3-4a3e-92fd-'
+        r'a8ffeff98427"[^>]*value=")' + INS,
+        r"\g<1>" + "1850275056123",
+        metadata,
+        count=1,
+    )
+    assert entry_patient != metadata
+    assert _code(_replaced(package, name, entry_patient.encode())) == "patient"
+    # a second subset of another patient
+    other = build_xdm([xdm_document_from_cda(other_patient_cda())], sender=SENDER)
+    entries = _entries(package) + [
+        (n.replace("SUBSET01", "SUBSET02"), c)
+        for n, c in _entries(other)
+        if n.startswith("IHE_XDM/")
+    ]
+    assert _code(_zip(entries)) == "patient"
 
 
 def test_not_a_zip_and_corrupt(package: bytes) -> None:

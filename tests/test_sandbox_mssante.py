@@ -50,15 +50,17 @@ def _imap(box: MssanteSandbox, *, client: str | None = None) -> imaplib.IMAP4:
 
 
 def test_core_routing() -> None:
+    strict = MssanteSandboxCore(known_ins=[INS], patient_max_size=100, size_bounce=False)
+    assert strict.check_recipient(PATIENT, None) is None
+    assert (strict.check_recipient(PATIENT, 101) or "").startswith("552 5.3.4")
+    big = SandboxSubmission("Q", SENDER, (PATIENT,), b"x" * 101, None, None)
+    assert (strict.check_data(big) or "").startswith("552 5.3.4")
     core = MssanteSandboxCore(known_ins=[INS], patient_max_size=100)
-    assert core.check_recipient(PATIENT, None) is None
-    assert core.check_recipient(PATIENT, 101) is not None
-    assert (core.check_recipient(PATIENT, 101) or "").startswith("552 5.3.4")
+    assert core.check_recipient(PATIENT, 101) is None  # bounced by a DSN after acceptance
+    assert core.check_data(big) is None
     assert (core.check_recipient("123@patient.mssante.fr", None) or "").startswith("553 5.1.3")
     assert core.check_recipient(PS, 10**9) is None
     assert (core.check_recipient("a@gmail.com", None) or "").startswith("550 5.7.1")
-    big = SandboxSubmission("Q", SENDER, (PATIENT,), b"x" * 101, None, None)
-    assert (core.check_data(big) or "").startswith("552 5.3.4")
     mail = plain_mail(f"{UNKNOWN_INS}@patient.mssante.fr").to_bytes()
     never = SandboxSubmission(
         "Q", SENDER, (f"{UNKNOWN_INS}@patient.mssante.fr",), mail, None, None,

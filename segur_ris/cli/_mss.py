@@ -237,7 +237,7 @@ def _wait_acks(imap: Any, message_id: str, expected: int, wait: float) -> list[A
     while True:
         found = []
         for message in imap.fetch_unseen():
-            if not message.is_report:
+            if not message.is_acknowledgement:
                 continue
             with contextlib.suppress(MssanteAckError):
                 found += [
@@ -261,7 +261,9 @@ def _send(args: argparse.Namespace) -> int:
     if real and not args.sender:
         raise ConfigError("--from est obligatoire avec --smtp/--imap")
     documents, first = _documents(args)
-    patient = _identity_from_cda(first) if args.patient else None
+    # a --to <INS>@patient.mssante.fr needs the identity too: build_mail checks it is the same
+    to_patient = any(a.rpartition("@")[2].lower() == "patient.mssante.fr" for a in args.to)
+    patient = _identity_from_cda(first) if args.patient or to_patient else None
     # the mail is composed and checked before any connection: bad input sends nothing
     mail = build_mail(
         documents,

@@ -110,10 +110,16 @@ def _read_command(args: argparse.Namespace) -> int:
 
     package = read_xdm(read_file(args.zip))  # every check runs before anything is written
     if args.extract is not None:
-        args.extract.mkdir(parents=True, exist_ok=True)
-        for document in package.documents:
-            # names are checked by read_xdm (no traversal); keep only the last component
-            write_atomically(args.extract / Path(document.name).name, document.content)
+        # names are checked by read_xdm (no traversal); keep only the last component
+        names = [Path(document.name).name for document in package.documents]
+        if len({n.upper() for n in names}) != len(names):
+            raise ConfigError(f"--extract: noms de documents en double ({', '.join(names)})")
+        try:
+            args.extract.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--extract: {args.extract}: {exc.strerror}") from None
+        for name, document in zip(names, package.documents, strict=True):
+            write_atomically(args.extract / name, document.content)
     data = package_dict(package)
     if args.json:
         emit_json(data)

@@ -397,20 +397,26 @@ def _original_id(report: Message) -> str:
     return ""
 
 
+def _msgid(value: str) -> str:
+    """A Message-ID as sent: ``<199509192301.23456 >`` (the ANS sample) → without the blank
+    (a msg-id holds no white space, RFC 5322 §3.6.4), so that it matches the original's."""
+    return "".join(value.split())
+
+
 def _linked_id(report: Message, first: str = "", envelope: str = "") -> str:
     """The original Message-ID: ``first`` (MDN ``Original-Message-ID``), else the returned
     headers, else the DSN envelope id (when it is a Message-ID), else ``In-Reply-To``."""
     if first.strip():
-        return first.strip()
+        return _msgid(first)
     returned = _original_id(report)
     if returned:
-        return returned
+        return _msgid(returned)
     envelope = envelope.strip()
     if "@" in envelope:
         return envelope if envelope.startswith("<") else f"<{envelope}>"
     reply = _header(report, "In-Reply-To")
     if reply:
-        return reply
+        return _msgid(reply)
     raise MssanteAckError("accusé sans lien avec le message original (Message-ID)", code="original")
 
 
@@ -433,14 +439,12 @@ def _parse_mdn(report: Message, part: Message, own_id: str) -> list[Acknowledgem
     kind = kind.strip().lower()
     if kind not in (*DISPOSITION_TYPES, "denied", "failed"):
         raise MssanteAckError(f"type de disposition {kind!r} inconnu", code="mdn")
-    modifiers: list[str] = []
     error = fields.get("error", "") or fields.get("failure", "")
-    for modifier in modifier_text.split(","):
-        name, colon, value = modifier.partition(":")
-        if name.strip():
-            modifiers.append(name.strip().lower())
-        if colon and not error:  # ANS form: processed/Error: 902^libellé
-            error = value.strip()
+    # ANS form ``processed/Error: 902^libellé``: all after the colon is the error, commas too
+    names, colon, value = modifier_text.partition(":")
+    modifiers = [m.strip().lower() for m in names.split(",") if m.strip()]
+    if colon and not error:
+        error = value.strip()
     code, text = _split_error(error) if error else ("", "")
     failed = "error" in modifiers or bool(error) or kind in ("deleted", "denied", "failed")
     return [
@@ -576,6 +580,12 @@ def _parse_error_mail(report: Message, own_id: str) -> Acknowledgement | None:
         modifiers=("error",),
         message_id=own_id,
     )
+
+
+def is_error_mail_subject(subject: str) -> bool:
+    """Whether ``subject`` is that of the ANS integration-error mail
+    (``[Erreur d'intégration !][<code>] …``, also ``[KO Intégration système !][<code>]``)."""
+    return _ERROR_SUBJECT.match(_decoded(subject)) is not None
 
 
 def parse_acknowledgement(data: bytes) -> Acknowledgement:

@@ -13,9 +13,9 @@ __all__ = ["PATIENT_MSSANTE_DOMAIN", "check_address", "is_patient_address", "pat
 # A deliberately plain addr-spec (dot-atom local part, dotted domain): MSSanté addresses are
 # ASCII, and quoted local parts or address literals have no place in the espace de confiance.
 _ADDRESS = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-    r"[A-Za-z0-9])?)+$"
+    r"[A-Za-z0-9])?)+"
 )
 
 
@@ -23,7 +23,7 @@ def check_address(address: str) -> str:
     """``address`` (an addr-spec, no display name) lower-cased in its domain, or
     :class:`~segur_ris.errors.MssanteAddressError` (``code="syntax"``, or ``"patient"`` for a
     patient address whose local part is not a valid matricule INS)."""
-    if not isinstance(address, str) or not _ADDRESS.match(address) or len(address) > 254:
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address) or len(address) > 254:
         raise MssanteAddressError(f"adresse de messagerie invalide: {address!r}", code="syntax")
     local, domain = address.rsplit("@", 1)
     domain = domain.lower()

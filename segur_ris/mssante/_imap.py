@@ -6,9 +6,10 @@ authenticates in clear), the context comes from :func:`segur_ris.tls.client_cont
 the TLS client certificate; the mailbox address as authorisation identity) or ``LOGIN``.
 
 :meth:`ImapClient.fetch_acknowledgements` reads the unseen ``multipart/report`` messages (MDN
-RFC 8098, DSN RFC 3464), parses each with :func:`segur_ris.mssante._acks.parse_acknowledgement`
-and marks the parsed ones ``\\Seen``; a report that cannot be read stays unseen and is listed in
-:attr:`AckBatch.rejected` (never silently dropped).
+RFC 8098, DSN RFC 3464) and the ANS integration-error mails, parses each with
+:func:`segur_ris.mssante._acks.parse_acknowledgement` and marks the parsed ones ``\\Seen``; a
+report that cannot be read stays unseen and is listed in :attr:`AckBatch.rejected` (never
+silently dropped).
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ class FetchedMessage:
         """Whether it is a ``multipart/report`` (MDN or DSN)."""
         headers = BytesHeaderParser(policy=default_policy).parsebytes(self.data)
         return headers.get_content_type() == "multipart/report"
+
+    @property
+    def is_acknowledgement(self) -> bool:
+        """Whether it is a report or the ANS "courriel standard" of an integration error
+        (subject ``[Erreur d'intégration !][<code>] …``, sent when no MDN was asked)."""
+        if self.is_report:
+            return True
+        from segur_ris.mssante._acks import is_error_mail_subject
+
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(self.data)
+        return is_error_mail_subject(str(headers.get("Subject", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +266,8 @@ class ImapClient:
         return [self.fetch(uid) for uid in self.search("UNSEEN")]
 
     def fetch_acknowledgements(self, *, mark_seen: bool = True) -> AckBatch:
-        """Parse the unseen reports (MDN, DSN) into typed acknowledgements.
+        """Parse the unseen reports (MDN, DSN, ANS integration-error mails) into typed
+        acknowledgements.
 
         Other messages stay untouched; readable reports are marked ``\\Seen`` when
         ``mark_seen``; unreadable ones stay unseen and are listed in ``rejected``.
@@ -264,7 +277,7 @@ class ImapClient:
         acks: list[ReceivedAck] = []
         rejected: list[tuple[int, str]] = []
         for message in self.fetch_unseen():
-            if not message.is_report:
+            if not message.is_acknowledgement:
                 continue
             try:
                 ack = parse_acknowledgement(message.data)

@@ -82,6 +82,7 @@ _PARIS = ZoneInfo("Europe/Paris")
 _INS_OIDS = INS_NIR_OIDS | {OID_INS_NIA}
 _FILE_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _SPACES = re.compile(r"\s+")
+_NIL = re.compile(r"[!-~]{1,64}")  # the convergence reference (``DEV935997``): printable ASCII
 #: What the standard email parser raises on malformed input (besides its own errors).
 _EMAIL_ERRORS = (ValueError, LookupError, IndexError, TypeError, AttributeError, MessageError)
 _SUBJECT = re.compile(r"^(?P<prefixes>(?:\s*\[[^\]]*\])*)\s*XDM/1\.0/DDM\+(?P<text>.*)$", re.S)
@@ -136,17 +137,33 @@ def _clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _read(index: int, document: MailDocument) -> CdaDocument:
+def _read(index: int, document: MailDocument, require_pdfa: bool) -> CdaDocument:
     if not isinstance(document, MailDocument):
         raise MssanteMailError(
             f"MailDocument attendu, pas {type(document).__name__}", code="document"
         )
     if not bytes(document.pdf[:5]) == b"%PDF-":
         raise MssanteMailError(f"document {index}: la copie PDF/A n'est pas un PDF", code="pdf")
+    if require_pdfa:
+        _check_pdfa(index, bytes(document.pdf))
     try:
         return read_cda(bytes(document.cda))
     except SegurError as exc:
         raise MssanteMailError(f"document {index}: CDA illisible ({exc})", code="cda") from None
+
+
+def _check_pdfa(index: int, pdf: bytes) -> None:
+    """ECO.2.1.1: the copy is PDF/A-1 (checked with :func:`segur_ris.pdf.check_pdfa`)."""
+    from segur_ris.pdf import check_pdfa
+
+    try:
+        check = check_pdfa(pdf, level="1b")
+    except SegurError as exc:
+        raise MssanteMailError(f"document {index}: PDF illisible ({exc})", code="pdf") from None
+    if not check.ok:
+        raise MssanteMailError(
+            f"document {index}: la copie n'est pas PDF/A-1b ({check.problems[0]})", code="pdfa"
+        )
 
 
 def _patient_key(doc: CdaDocument) -> tuple[str, str, str]:
@@ -305,6 +322,7 @@ def build_mail(
     software: str = "segur_ris",
     software_version: str = __version__,
     ascii_names: bool = False,
+    require_pdfa: bool = True,
 ) -> MssMail:
     """Compose an MSSanté mail carrying ``documents`` (one patient).
 
@@ -318,16 +336,21 @@ def build_mail(
     ``message_id`` and ``date`` make the result deterministic (generated otherwise).
     ``ascii_names`` writes the PDF names without accents, spaces or apostrophes
     (``20261124_CR_d_imagerie_medicale_…``, as in the ANS sample mail).
+    ``require_pdfa`` checks each copy is PDF/A-1b (ECO.2.1.1) with
+    :func:`segur_ris.pdf.check_pdfa` (about 20 ms per file); ``False`` only checks it is a PDF.
 
-    Raises :class:`~segur_ris.errors.MssanteMailError` (``patients``, ``pdf``, ``cda``…),
+    Raises :class:`~segur_ris.errors.MssanteMailError` (``patients``, ``pdf``, ``pdfa``,
+    ``cda``…),
     :class:`~segur_ris.errors.MssanteAddressError`, :class:`~segur_ris.errors.MssanteSizeError`.
     """
     if not documents:
         raise MssanteMailError("aucun document à envoyer", code="document")
-    if not nil or not _clean(nil) == nil:
-        raise MssanteMailError("X-MSS-NIL (référence produit) obligatoire", code="nil")
+    if not isinstance(nil, str) or not _NIL.fullmatch(nil):
+        raise MssanteMailError(
+            "X-MSS-NIL (référence produit, ASCII sans espace) obligatoire", code="nil"
+        )
     sender = check_address(sender)
-    docs = [_read(i, d) for i, d in enumerate(documents, start=1)]
+    docs = [_read(i, d, require_pdfa) for i, d in enumerate(documents, start=1)]
     _one_patient(docs, patient)
     rcpts, own = _recipients(recipients, patient, to_patient)
     if own is not None and docs[0].patient.ins and own.split("@")[0] != docs[0].patient.ins:
@@ -365,6 +388,8 @@ def build_mail(
         parent = _message_id(replaces) if replaces else None
         if in_reply_to:
             parent = _message_id(in_reply_to)
+        if isinstance(references, str):
+            references = references.split()
         refs = [_message_id(r) for r in references]
         if replaces and _message_id(replaces) not in refs:
             refs.append(_message_id(replaces))

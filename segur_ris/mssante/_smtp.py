@@ -445,6 +445,16 @@ class SmtpTransport:
         message_id: str = "",
     ) -> SendResult:
         """Submit an already serialised RFC 5322 message (CRLF line ends)."""
+        # what needs no server answer (addresses, Mon espace santé size) is refused before
+        # connecting; the plan is made again below with the extensions the server announced
+        plan_submission(
+            sender,
+            recipients,
+            size=len(data),
+            extensions={},
+            envelope_id=envelope_id,
+            patient_max_size=self.patient_max_size,
+        )
         self.connect()
         smtp = self._smtp
         assert smtp is not None

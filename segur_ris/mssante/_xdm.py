@@ -396,7 +396,9 @@ def _uri(entry: DocumentEntry) -> str:
         if slot.name == "URI" and slot.values:
             values = slot.values
             if len(values) > 1 and all("|" in v for v in values):  # long URI split "n|part"
-                ordered = sorted(values, key=lambda v: int(v.split("|", 1)[0] or 0))
+                if not all(v.split("|", 1)[0].isdigit() for v in values):
+                    raise XdmError(f"slot URI mal formé: {values!r}", code="metadata")
+                ordered = sorted(values, key=lambda v: int(v.split("|", 1)[0]))
                 return "".join(v.split("|", 1)[1] for v in ordered)
             return values[0]
     return ""
@@ -413,8 +415,9 @@ def read_xdm(
     Raises :class:`~segur_ris.errors.XdmError` with ``code`` ``zip`` (not a ZIP, corrupt,
     encrypted), ``path`` (hostile or duplicate name), ``count`` (more than ``max_entries``),
     ``size`` (declared or inflated total above ``max_total_size``, or a document whose size
-    differs from METADATA.XML), ``hash`` (SHA-1 mismatch), ``metadata`` (METADATA.XML missing,
-    unreadable, or listing a missing file).
+    is absent from or differs from METADATA.XML), ``hash`` (SHA-1 absent or mismatched),
+    ``patient`` (documents or subsets of different patientIds), ``metadata`` (METADATA.XML
+    missing, unreadable, or listing a missing file).
     """
     if not isinstance(data, bytes | bytearray):
         raise XdmError(f"bytes attendus, reçu {type(data).__name__}", code="zip")
@@ -471,6 +474,13 @@ def _read_subsets(files: dict[str, bytes]) -> XdmPackage:
             raise XdmError(f"{metadata_name}: pas de SubmissionSet", code="metadata")
         if not submission.documents:
             raise XdmError(f"{metadata_name}: aucun document", code="metadata")
+        patient_id = submission.submission_set.patient_id
+        if any(entry.patient_id != patient_id for entry in submission.documents):
+            raise XdmError(
+                f"{metadata_name}: patientId des documents ≠ patientId du lot", code="patient"
+            )
+        if sets and patient_id != sets[0].patient_id:
+            raise XdmError("un paquet XDM ne concerne qu'un patient", code="patient")
         sets.append(submission.submission_set)
         for entry in submission.documents:
             documents.append(_checked_entry(files, folder, entry))
@@ -486,7 +496,9 @@ def _checked_entry(files: dict[str, bytes], folder: str, entry: DocumentEntry) -
     content = files.get(f"{folder}/{uri}".upper())
     if content is None:
         raise XdmError(f"document {uri!r} listé dans METADATA.XML mais absent", code="metadata")
-    if entry.size is not None and entry.size != len(content):
+    if entry.size is None:  # hash and size are required in XDM (ITI TF-3 Table 4.3.1-3)
+        raise XdmError(f"{uri}: taille absente de METADATA.XML", code="size")
+    if entry.size != len(content):
         raise XdmError(f"{uri}: taille {len(content)} ≠ METADATA.XML ({entry.size})", code="size")
     digest = hashlib.sha1(content).hexdigest()
     if not entry.hash:

@@ -25,8 +25,11 @@ recipient                              outcome
 ``<INS>@patient.mssante.fr`` unknown   accepted at RCPT, then DSN ``failed 5.1.1`` (unless
                                        NOTIFY=NEVER) — MES bounces after acceptance
 local part not a 15-character INS      ``553 5.1.3`` at RCPT [?]
-larger than ``patient_max_size``       ``552 5.3.4`` at RCPT (declared ``SIZE=``) or at the
-                                       end of DATA; nothing stored
+patient mail > ``patient_max_size``    accepted, then DSN ``failed 5.3.4`` ("Undelivered
+                                       Mail Returned to Sender", unless NOTIFY=NEVER); other
+                                       recipients still served. With ``size_bounce=False``:
+                                       ``552 5.3.4`` at RCPT (declared ``SIZE=``) or at the
+                                       end of DATA, nothing stored
 ``*@<pro domain>`` (``*.mssante.fr``)  delivered; DSN success if asked; MDN ``displayed``
                                        when ``pro_displayed_mdn`` [?]
 any other domain                       ``550 5.7.1`` at RCPT (outside the espace de
@@ -134,7 +137,9 @@ class MssanteSandboxCore:
 
     ``known_ins`` are the matricules with a Mon espace santé mailbox (default: the active INS-NIR
     of :data:`~segur_ris.sandbox.CNDA_IDENTITIES`); ``pro_domains`` are ``fnmatch`` patterns of
-    the professional domains.
+    the professional domains. ``size_bounce``: a mail to a patient above ``patient_max_size`` is
+    bounced by a DSN after acceptance, as Mon espace santé does behind the operator (``False``:
+    refused with ``552`` during the SMTP dialogue).
     """
 
     def __init__(
@@ -144,6 +149,7 @@ class MssanteSandboxCore:
         patient_max_size: int = 25_000_000,
         pro_domains: Iterable[str] = ("*.mssante.fr",),
         pro_displayed_mdn: bool = False,
+        size_bounce: bool = True,
     ) -> None:
         if known_ins is None:
             known_ins = (i.matricule for i in CNDA_IDENTITIES if i.oid.endswith(".8"))
@@ -151,6 +157,7 @@ class MssanteSandboxCore:
         self.patient_max_size = patient_max_size
         self.pro_domains = tuple(pro_domains)
         self.pro_displayed_mdn = pro_displayed_mdn
+        self.size_bounce = size_bounce
 
     def is_patient(self, address: str) -> bool:
         return _domain(address) == MSSANTE_PATIENT_DOMAIN
@@ -166,7 +173,8 @@ class MssanteSandboxCore:
         if self.is_patient(address):
             if not _MATRICULE.match(address.rpartition("@")[0]):
                 return "553 5.1.3 adresse patient invalide: la partie locale doit etre l'INS"
-            if declared_size is not None and declared_size > self.patient_max_size:
+            too_big = declared_size is not None and declared_size > self.patient_max_size
+            if too_big and not self.size_bounce:
                 return (
                     f"552 5.3.4 message trop volumineux pour Mon espace sante "
                     f"(maximum {self.patient_max_size} octets)"
@@ -178,6 +186,8 @@ class MssanteSandboxCore:
 
     def check_data(self, submission: SandboxSubmission) -> str | None:
         """The SMTP refusal at the end of ``DATA``, or ``None``."""
+        if self.size_bounce:
+            return None
         if len(submission.data) > self.patient_max_size and any(
             self.is_patient(r) for r in submission.recipients
         ):
@@ -225,10 +235,13 @@ class MssanteSandboxCore:
             if a
         ]
         out: list[SandboxDelivery] = []
+        too_big = len(submission.data) > self.patient_max_size
         for rcpt in submission.recipients:
             notify = submission.notify.get(rcpt, ())
-            known = not self.is_patient(rcpt) or rcpt.rpartition("@")[0].upper() in self.known_ins
-            if known:
+            patient = self.is_patient(rcpt)
+            known = not patient or rcpt.rpartition("@")[0].upper() in self.known_ins
+            status = "5.1.1" if not known else ("5.3.4" if patient and too_big else "")
+            if not status:
                 out.append(SandboxDelivery(rcpt, submission.data, "mail"))
                 if "SUCCESS" in notify:
                     out.append(
@@ -270,8 +283,9 @@ class MssanteSandboxCore:
                             reporting_mta=_REPORTING_MTA,
                             recipient=rcpt,
                             action="failed",
-                            status="5.1.1",
-                            diagnostic="550 5.1.1 " + _reason("5.1.1"),
+                            status=status,
+                            diagnostic=("550 " if status == "5.1.1" else "552 ")
+                            + f"{status} {_reason(status)}",
                             envelope_id=submission.envelope_id,
                         ),
                         "dsn",
@@ -464,6 +478,7 @@ class MssanteSandbox:
         max_size: int = 40_000_000,
         pro_domains: Iterable[str] = ("*.mssante.fr",),
         pro_displayed_mdn: bool = False,
+        size_bounce: bool = True,
         tokens: Mapping[str, str] | None = None,
         check_token: Callable[[str, str], bool] | None = None,
         passwords: Mapping[str, str] | None = None,
@@ -477,6 +492,7 @@ class MssanteSandbox:
             patient_max_size=patient_max_size,
             pro_domains=pro_domains,
             pro_displayed_mdn=pro_displayed_mdn,
+            size_bounce=size_bounce,
         )
         self.pki = pki
         self.host = host
