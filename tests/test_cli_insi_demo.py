@@ -1,4 +1,4 @@
-"""``segur-ris insi search`` and ``segur-ris demo`` on the embedded sandbox."""
+"""``segur-ris insi search`` on the embedded sandbox (the demo is tested in test_demo.py)."""
 
 from __future__ import annotations
 
@@ -99,38 +99,6 @@ def test_insi_search_real_env_needs_a_certificate(capsys: pytest.CaptureFixture[
     )
     assert code == 1
     assert "--cert" in capsys.readouterr().err
-
-
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    """The README's main command, as a subprocess, with its artefacts."""
-    out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "segur_ris", "demo", "--output", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["ok"] is True
-    assert len(report["steps"]) >= 7
-    assert all(step["ok"] for step in report["steps"])
-    identity = json.loads((out / "identite.json").read_text(encoding="utf-8"))
-    assert identity["statut"] == "qualifiee"
-    assert identity["MSSanté patient"] == "236066322083656@patient.mssante.fr"
-    exchanges = sorted(p.name for p in (out / "insi").iterdir())
-    assert any(name.endswith("rechercherInsAvecTraitsIdentite.request.xml") for name in exchanges)
-    assert any(name.endswith("rechercherInsAvecCarteVitale.response.xml") for name in exchanges)
-    assert (out / "pki").is_dir()
-
-
-def test_demo_text_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--output", str(tmp_path)]) == 0
-    text = capsys.readouterr().out
-    assert "Recherche INSi par traits" in text
-    assert "étapes réussies" in text
 
 
 def test_example_qualify_identity() -> None:
