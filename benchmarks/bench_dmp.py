@@ -54,17 +54,13 @@ def main() -> int:
     from segur_ris.report import ImagingReport
     from segur_ris.sandbox import DmpSandbox, generate_org_pki, generate_test_pki
     from segur_ris.transport import HttpResponse
-    from segur_ris.vihf import VihfContext, build_vihf, build_xades, sign_vihf
+    from segur_ris.vihf import VihfContext, build_vihf, sign_vihf
     from segur_ris.xds import (
-        Association,
         PnrDocument,
         ProvideAndRegisterRequest,
         RegistryResponse,
-        Submission,
-        SubmissionSet,
         build_provide_and_register,
         build_registry_response,
-        document_entry_from_cda,
     )
 
     data = json.loads((ROOT / "examples/report.json").read_text(encoding="utf-8"))
@@ -97,28 +93,7 @@ def main() -> int:
 
     def inline() -> bytes:
         document = unique(cda)
-        entry = document_entry_from_cda(document, environment_ins_oid=oid)
-        signature = build_xades({entry.unique_id: document}, org.sign.credential)
-        ss = SubmissionSet(
-            entry_uuid="SubmissionSet01",
-            unique_id=f"2.25.{uuid.uuid4().int}",
-            source_id="1.2.250.1.999",
-            patient_id=entry.patient_id,
-            submission_time="20261124100000",
-        )
-        submission = Submission(
-            submission_sets=(ss,),
-            documents=(entry,),
-            associations=(
-                Association(
-                    "as1",
-                    "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember",
-                    ss.entry_uuid,
-                    entry.entry_uuid,
-                    submission_set_status="Original",
-                ),
-            ),
-        )
+        entry, submission, signature = _same_submission(document, org.sign.credential, oid)
         body = build_provide_and_register(
             ProvideAndRegisterRequest(
                 submission,
@@ -172,6 +147,39 @@ def main() -> int:
     return 0
 
 
+def _same_submission(document: bytes, credential: Any, oid: str) -> tuple[Any, Any, bytes]:
+    """The submission :meth:`DmpClient.submit` sends (CDA entry, XAdES document and its entry,
+    submission set, HasMember x2 + signs), built by the peers with the same public builders."""
+    from segur_ris.dmp._client import _signature_entry
+    from segur_ris.vihf import build_xades
+    from segur_ris.xds import Association, Submission, SubmissionSet, document_entry_from_cda
+
+    entry = document_entry_from_cda(document, environment_ins_oid=oid)
+    ss = SubmissionSet(
+        entry_uuid="SubmissionSet01",
+        unique_id=f"2.25.{uuid.uuid4().int}",
+        source_id="1.2.250.1.999",
+        patient_id=entry.patient_id,
+        submission_time="20261124100000",
+        authors=entry.authors[:1],
+        title=entry.title,
+    )
+    xades = build_xades({entry.unique_id: document}, credential, submission_set_id=ss.unique_id)
+    signature = _signature_entry(entry, xades)
+    member = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+    signs = "urn:ihe:iti:2007:AssociationType:signs"
+    associations = (
+        Association(
+            "as1", member, ss.entry_uuid, entry.entry_uuid, submission_set_status="Original"
+        ),
+        Association(
+            "as2", member, ss.entry_uuid, signature.entry_uuid, submission_set_status="Original"
+        ),
+        Association("as3", signs, signature.entry_uuid, ss.entry_uuid),
+    )
+    return entry, Submission((ss,), (entry, signature), (), associations), xades
+
+
 def _zeep_path(
     vihf: Any, credential: Any, unique: Callable[[bytes], bytes], cda: bytes, oid: str
 ) -> Callable[[], bytes] | None:
@@ -182,13 +190,9 @@ def _zeep_path(
         return None
     import zeep
 
-    from segur_ris.vihf import build_vihf, build_xades, sign_vihf
+    from segur_ris.vihf import build_vihf, sign_vihf
     from segur_ris.xds import (
-        Association,
-        Submission,
-        SubmissionSet,
         build_submit_objects,
-        document_entry_from_cda,
     )
 
     client = zeep.Client(str(wsdl), settings=zeep.Settings(strict=False, xml_huge_tree=True))
@@ -200,23 +204,8 @@ def _zeep_path(
         from lxml import etree
 
         document = unique(cda)
-        entry = document_entry_from_cda(document, environment_ins_oid=oid)
-        signature = build_xades({entry.unique_id: document}, credential)
-        ss = SubmissionSet(
-            entry_uuid="SubmissionSet01",
-            unique_id=f"2.25.{uuid.uuid4().int}",
-            source_id="1.2.250.1.999",
-            patient_id=entry.patient_id,
-            submission_time="20261124100000",
-        )
-        association = Association(
-            "as1",
-            "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember",
-            ss.entry_uuid,
-            entry.entry_uuid,
-            submission_set_status="Original",
-        )
-        metadata = build_submit_objects(Submission((ss,), (entry,), (), (association,)))
+        entry, submission, signature = _same_submission(document, credential, oid)
+        metadata = build_submit_objects(submission)
         security = etree.Element(f"{{{wsse}}}Security", nsmap={"wsse": wsse})
         security.append(sign_vihf(build_vihf(vihf, resource_id=entry.patient_id), credential))
         envelope = client.create_message(
