@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from segur_ris.config import Settings, load_settings
-from segur_ris.errors import ConfigError, InsiFault, InsiTimeout, InsiTransportError
+from segur_ris.errors import (
+    CertificateUsageError,
+    ConfigError,
+    InsiFault,
+    InsiTimeout,
+    InsiTransportError,
+)
 from segur_ris.ins import (
     BirthDate,
     IdentityTraits,
@@ -113,9 +119,22 @@ def test_carte_vitale(settings: Settings, pki: TestPki) -> None:
 
 
 def test_certificate_with_other_cn_gets_the_cnam_fault(settings: Settings, pki: TestPki) -> None:
-    with client_for(settings, pki, "AUTRE") as client, pytest.raises(InsiFault) as info:
+    other = client_for(settings, pki, "AUTRE", check_certificate=False)
+    with other as client, pytest.raises(InsiFault) as info:
         client.search(t("ADRUN", "ZOE", "F", "1975-12-31"))
     assert info.value.code == "desir_560"
+
+
+def test_certificate_with_other_cn_is_refused_before_calling(
+    settings: Settings, pki: TestPki, insi_sandbox: InsiSandbox
+) -> None:
+    before = len(insi_sandbox.requests)
+    with pytest.raises(CertificateUsageError) as info:
+        client_for(settings, pki, "AUTRE")
+    assert info.value.code == "insi_cn"
+    assert len(insi_sandbox.requests) == before  # nothing was sent
+    with client_for(settings, pki, "INSI-MANU") as client:  # the other accepted CN
+        assert client.search(t("ADRUN", "ZOE", "F", "1975-12-31")).found
 
 
 def test_timeout(settings: Settings, pki: TestPki, insi_sandbox: InsiSandbox) -> None:

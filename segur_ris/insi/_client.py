@@ -7,12 +7,14 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from lxml import etree
 
 from segur_ris._xml import parse_xml
 from segur_ris.config import Settings
 from segur_ris.errors import (
+    CertificateError,
     ConfigError,
     InsiError,
     InsiTimeout,
@@ -60,6 +62,9 @@ class InsiClient:
     ``INSI-AUTO`` or ``INSI-MANU`` (``client_cert=(cert.pem, key.pem)``), or a CPS SAML assertion
     signed by the card (``cps_assertion``: the ``saml2:Assertion`` XML), sent to the CPS
     endpoint. ``transport`` replaces the default HTTPS transport (tests, proxies, async hosts).
+    With ``client_cert``, the certificate is checked first (ORG AUTH_CLI, CN ``INSI-AUTO`` or
+    ``INSI-MANU``: :class:`~segur_ris.errors.CertificateUsageError` otherwise, instead of the
+    INSi's ``DESIR_560``); ``check_certificate=False`` lets the INSi refuse it (CNDA rehearsal).
 
     >>> client = InsiClient(settings, client_cert=("insi-auto.pem", "insi-auto.key"))
     >>> result = client.search(traits)          # doctest: +SKIP
@@ -76,6 +81,7 @@ class InsiClient:
         url: str | None = None,
         timeout: float = 15.0,
         wsdl: StrPath | None = None,
+        check_certificate: bool = True,
     ) -> None:
         endpoints = settings.environment.endpoints
         self.url = url or endpoints.require("insi_cps" if cps_assertion is not None else "insi")
@@ -95,6 +101,8 @@ class InsiClient:
                     "INSi: un certificat client (INSI-AUTO/INSI-MANU) ou une assertion CPS "
                     "est requis"
                 )
+            if client_cert is not None and check_certificate:
+                _check_insi_certificate(client_cert[0])
             transport = RequestsTransport(client_cert=client_cert, ca_bundle=ca_bundle)
         self._transport = transport
 
@@ -199,3 +207,24 @@ def _differences(identity: PatientIdentity, result: InsiResult) -> tuple[str, ..
     if local.lieu_naissance and ref.lieu_naissance and local.lieu_naissance != ref.lieu_naissance:
         diffs.append(f"lieu de naissance: {local.lieu_naissance} au lieu de {ref.lieu_naissance}")
     return tuple(diffs)
+
+
+def _check_insi_certificate(path: StrPath) -> None:
+    """Refuse, before any call, a client certificate the INSi would refuse with ``DESIR_560``:
+    an ORG AUTH_CLI certificate whose CN is ``INSI-AUTO`` or ``INSI-MANU`` is required."""
+    from cryptography import x509
+
+    from segur_ris.certificates import check_insi_cn
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        raise ConfigError(f"certificat client INSi introuvable: {os.fspath(path)}") from None
+    try:
+        certificate = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise CertificateError(
+            f"certificat client INSi illisible (PEM attendu): {os.fspath(path)}",
+            code="certificate_format",
+        ) from None
+    check_insi_cn(certificate)
