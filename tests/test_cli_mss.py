@@ -176,11 +176,13 @@ def test_real_endpoint_options_checked(cda: Path, capsys: pytest.CaptureFixture[
 
 
 def test_configured_endpoints(
-    pki: TestPki, tmp_path: Path, cda: Path, capsys: pytest.CaptureFixture[str]
+    pki: TestPki,
+    cda: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """--smtp/--imap against a running sandbox: certificate to send, XOAUTH2 token to read."""
-    token = tmp_path / "token"
-    token.write_text(TOKEN + "\n")
+    monkeypatch.setenv("SEGUR_RIS_TEST_PSC_TOKEN", TOKEN)
     client = pki.clients["AUTRE"]
     with sandbox(pki) as box:
         common = ["--from", SENDER, "--ca", str(pki.ca_cert), "--json"]
@@ -191,7 +193,7 @@ def test_configured_endpoints(
         sent = output(capsys)
         assert [x["kind"] for x in sent["acks"]] == ["dsn"]
         assert box.submissions[-1].client_cn == client.cn
-        imap = ["--imap", f"127.0.0.1:{box.imap_port}", "--token-file", str(token)]
+        imap = ["--imap", f"127.0.0.1:{box.imap_port}", "--token-env", "SEGUR_RIS_TEST_PSC_TOKEN"]
         assert run(["mss", "acks", *common, *imap]) == 0
         (ack,) = output(capsys)["acks"]
         assert ack["original_message_id"] == sent["message_id"] and ack["success"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -44,7 +45,14 @@ def register(sub: Any) -> None:
         parser.add_argument("--cert", type=Path, help="ORG client certificate (PEM)")
         parser.add_argument("--key", type=Path, help="its private key (PEM)")
         parser.add_argument(
-            "--token-file", type=Path, help="file holding a Pro Santé Connect access token"
+            "--token-env",
+            metavar="VAR",
+            help="environment variable holding a Pro Santé Connect access token (XOAUTH2)",
+        )
+        parser.add_argument(
+            "--token-file",
+            type=Path,
+            help="file holding the access token (tests only: tokens belong in memory)",
         )
         parser.add_argument("--sandbox-dir", type=Path, help="state directory of the sandbox")
         parser.add_argument("--timeout", type=float, default=30.0)
@@ -108,13 +116,18 @@ def _session(args: argparse.Namespace, *, known_ins: tuple[str, ...] = ()) -> It
         if args.ca is None:
             raise ConfigError("--ca (autorités IGC Santé) est obligatoire avec --smtp/--imap")
         auth: Any
-        if args.token_file is not None:
+        if args.token_env is not None:
+            token = os.environ.get(args.token_env, "").strip()
+            if not token:
+                raise ConfigError(f"variable d'environnement {args.token_env} vide ou absente")
+            auth = XOAuth2(args.sender, token)
+        elif args.token_file is not None:
             token = _read(args.token_file).decode("utf-8", "replace").strip()
             auth = XOAuth2(args.sender, token)
         elif args.cert is not None and args.key is not None:
             auth = CertificateAuth(args.sender)
         else:
-            raise ConfigError("--cert/--key (BAL applicative) ou --token-file (PSC) requis")
+            raise ConfigError("--cert/--key (BAL applicative) ou --token-env (PSC) requis")
         from segur_ris.tls import client_context
 
         context = client_context(trust=args.ca, cert_file=args.cert, key_file=args.key)
