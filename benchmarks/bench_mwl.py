@@ -7,8 +7,9 @@ Prints the median and 90th percentile of one C-FIND answered with 10 matches (th
 * segur_ris: :class:`WorklistScp` (SQLite store, PS3.4 matching, TCP_NODELAY on its sockets);
 * pynetdicom defaults: the same SCP with ``tcp_nodelay=False`` (pynetdicom's socket settings);
 * wlmscpfs: DCMTK's file-based SCP serving the same 200 items as ``.wl`` files;
-* pynetdicom floor: the same server answering 10 ready-made datasets (no store, no matching):
-  what pynetdicom's own reactors cost on this machine;
+* pynetdicom standard path: the same server yielding 10 ready-made datasets to pynetdicom (no
+  store, no matching), which encodes and sends each answer itself: what our SCP would cost
+  without its direct sending of pending answers;
 * segur_ris matching only: store look-up, PS3.4 matching and answers, in process.
 
 The SCU is a blocking raw-socket client (:class:`RawScu`, TCP_NODELAY, no polling) so that the
@@ -90,6 +91,10 @@ def _measure(port: int, called: str, rounds: int) -> list[float]:
     if not assoc.is_established:
         raise RuntimeError(f"association refused by {called}@{port}")
     assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # pynetdicom 3.0's requestor reactor may poll the DIMSE queue while send_c_find believes it
+    # paused, and drop the first response of a fast SCP (~1 query in 200): keep it away.
+    get_msg = assoc.dimse.get_msg
+    assoc.dimse.get_msg = lambda block=False: get_msg(block) if block else (None, None)
     query = _query()
     times: list[float] = []
     try:
@@ -313,7 +318,7 @@ store = WorklistStore()
 for item in _items():
     store.upsert(item)
 scp = WorklistScp(store, ae_title="BENCH", tcp_nodelay={nodelay})
-if {canned}:  # pynetdicom floor: 10 ready-made answers, no store, no matching
+if {canned}:  # pynetdicom standard path: 10 ready-made answers, no store, no matching
     from pydicom import Dataset
     def canned(event):
         for n in range(10):
@@ -358,7 +363,7 @@ def main() -> int:
     results["pynetdicom default sockets"] = _ours(False, SLOW_ROUNDS)
     with tempfile.TemporaryDirectory() as folder:
         results["wlmscpfs (DCMTK)"] = _wlmscpfs(items, Path(folder), ROUNDS)
-    results["pynetdicom floor (canned)"] = _ours(True, ROUNDS, canned=True)
+    results["pynetdicom standard path"] = _ours(True, ROUNDS, canned=True)
     results["segur_ris, pynetdicom SCU"] = _ours(True, ROUNDS, raw=False)
     results["segur_ris matching only"] = _in_process(items, ROUNDS)
 
@@ -369,7 +374,7 @@ def main() -> int:
     for name, times in results.items():
         print(_row(name, times))
     ours_ms = statistics.median(results["segur_ris (TCP_NODELAY)"] or [0.0])
-    verdict = "OK" if ours_ms <= TARGET_MS else "ABOVE TARGET (see the floor row)"
+    verdict = "OK" if ours_ms <= TARGET_MS else "ABOVE TARGET"
     print(f"segur_ris median {ours_ms:.2f} ms (target <= {TARGET_MS:.0f} ms): {verdict}")
     return 0
 

@@ -30,6 +30,7 @@ from segur_ris.dicom import (
     WorklistScp,
     WorklistSettings,
     WorklistStore,
+    guard_scu,
     ins_of_dataset,
     worklist_changes,
 )
@@ -119,6 +120,7 @@ def query_worklist(port: int, called: str, query: Dataset) -> list[Dataset]:
     assoc = ae.associate("127.0.0.1", port, ae_title=called)
     if not assoc.is_established:
         raise RuntimeError(f"association refusée par {called}@127.0.0.1:{port}")
+    guard_scu(assoc)  # pynetdicom 3.0's SCU may drop the first answer of a fast SCP
     try:
         matches = []
         for status, identifier in assoc.send_c_find(query, MODALITY_WORKLIST_FIND):

@@ -592,7 +592,7 @@ class DemoFlow:
         from pydicom import Dataset
         from pynetdicom import AE
 
-        from segur_ris.dicom import MODALITY_WORKLIST_FIND
+        from segur_ris.dicom import MODALITY_WORKLIST_FIND, guard_scu
 
         query = Dataset()
         query.PatientName = ""
@@ -615,6 +615,7 @@ class DemoFlow:
         mwl = self.suite.mwl
         association = ae.associate("127.0.0.1", mwl.port, ae_title=mwl.ae_title)
         _expect(association.is_established, "association DICOM refusée")
+        guard_scu(association)  # pynetdicom 3.0 SCU race on fast answers
         answers: list[Any] = []
         statuses: list[int] = []
         try:

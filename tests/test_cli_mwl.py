@@ -19,6 +19,7 @@ from segur_ris.cli import _mwl, build_parser
 from segur_ris.dicom import MODALITY_WORKLIST_FIND, WorklistStore
 from segur_ris.errors import SegurError
 from tests.conftest import REPO_ROOT, ref_file
+from tests.test_dicom_scp import guard_scu_reactor
 
 TLR = "hl7/ansforge_interop-ig-hl7v2-teleradiologie/input/pagecontent/exemples.md.extracted"
 
@@ -110,6 +111,7 @@ def test_serve_from_hl7_answers_c_find(ref_dir: Path, tmp_path: Path) -> None:
         ae.add_requested_context(MODALITY_WORKLIST_FIND)
         assoc = ae.associate("127.0.0.1", port, ae_title="RIS_MWL")
         assert assoc.is_established
+        guard_scu_reactor(assoc)
         query = Dataset()
         query.AccessionNumber = ""
         query.PatientID = "279035121518989"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pydicom
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 
@@ -227,6 +227,10 @@ def test_read_the_ans_drimbox_kos(ref_dir: Path) -> None:
         ({"study_time": "9h40"}, "StudyTime"),
         ({"study_description": "a\\b"}, "StudyDescription"),
         ({"ipp": "000003", "ipp_issuer": ""}, "IPPIssuer"),
+        # PN: 64 bytes per component group once UTF-8 encoded, 3 groups at most
+        ({"patient_name": "É" * 33}, "PatientName"),
+        ({"patient_name": "A=B=C=D"}, "PatientName"),
+        ({"referring_physician": "X" * 65}, "ReferringPhysicianName"),
     ],
 )
 def test_bad_study_is_refused(changes: dict[str, object], code: str) -> None:
@@ -386,16 +390,28 @@ _texts = st.text(
     family=_texts,
     accession=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=16),
 )
+@example(  # found by Hypothesis: 65 bytes in UTF-8 (pydicom warns when reading it back)
+    uids=["1.2.8764.2128141", "1.2.1277.11792", "1.2.65536.4842"],
+    modality="CT",
+    description="",
+    family="00" + "\xa0" * 14 + "\U00010000" * 7,
+    accession="0",
+)
 def test_any_valid_study_round_trips(
     uids: list[str], modality: str, description: str, family: str, accession: str
 ) -> None:
     series_uid, *instance_uids = uids
+    patient_name = f"{family}^Élise" if family else ""
+    if len(patient_name.encode()) > 64:  # PN: 64 bytes per component group
+        with pytest.raises(KosError, match="64 octets"):
+            build_kos(make_study(patient_name=patient_name))
+        return
     study = make_study(
         series=(
             KosSeries(series_uid, modality, tuple(KosInstance(CT_IMAGE, u) for u in instance_uids)),
         ),
         study_description=description,
-        patient_name=f"{family}^Élise" if family else "",
+        patient_name=patient_name,
         accession_number=accession,
     )
     assert read_kos(build_kos(study, description=description)).study == study

@@ -332,3 +332,81 @@ def test_random_date_values_never_crash(garbage: str) -> None:
     except DicomQueryError:
         return
     compiled.matches(_item())
+
+
+# --- encoded answers (the SCP's fast path) ---------------------------------------------------
+
+
+def _stored(item: Dataset) -> Dataset:
+    """``item`` as the store hands it out: encoded, then decoded (raw elements)."""
+    from segur_ris.dicom import decode_item, encode_item
+
+    return decode_item(encode_item(item))
+
+
+def _full_item() -> Dataset:
+    ds = _item(name="LÉTOURNEAU^ÉLODIE", aet=["CT1", "CT2"])
+    ds.ReferringPhysicianName = ""
+    ds.IssuerOfAccessionNumberSequence = []
+    other = Dataset()
+    other.PatientID = "248039263001064"
+    other.IssuerOfPatientID = "ASIP-SANTE-INS-NIR"
+    qualifier = Dataset()
+    qualifier.UniversalEntityID = "1.2.250.1.213.1.4.10"
+    qualifier.UniversalEntityIDType = "ISO"
+    other.IssuerOfPatientIDQualifiersSequence = [qualifier]
+    ds.OtherPatientIDsSequence = [other]
+    ds.PregnancyStatus = 4
+    ds.PatientWeight = "62.5"
+    second = Dataset()
+    second.Modality = "MR"
+    second.ScheduledProcedureStepID = "S2"
+    ds.ScheduledProcedureStepSequence.append(second)
+    return ds
+
+
+_QUERIES = [
+    _query(),
+    _query(PatientName="", PatientID="", AccessionNumber="", StudyInstanceUID=""),
+    _query(PatientName="LÉT*", PatientWeight="", PregnancyStatus="", AdmissionID=""),
+    _query(OtherPatientIDsSequence=[], IssuerOfAccessionNumberSequence=[]),
+    _sps_query(),
+    _sps_query(Modality="CT", ScheduledStationAETitle="", ScheduledProcedureStepStartDate=""),
+    _sps_query(Modality="MR", ScheduledProcedureStepID="", ScheduledPerformingPhysicianName=""),
+    _sps_query(Modality="US"),
+]
+
+
+@pytest.mark.parametrize("charset", ["ISO_IR 192", "ISO_IR 100", None])
+@pytest.mark.parametrize("implicit", [True, False])
+@pytest.mark.parametrize("number", range(len(_QUERIES)))
+def test_encoded_response_is_pydicom_encoding_of_response(
+    number: int, implicit: bool, charset: str | None
+) -> None:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    item = _full_item()
+    if charset is None:
+        del item.SpecificCharacterSet
+        item.PatientName = "DUPONT^JEANNE"
+    else:
+        item.SpecificCharacterSet = charset
+    query = _QUERIES[number]
+    other = _query(PatientName="", PatientSex="")
+    other.ScheduledProcedureStepSequence = [Dataset()]
+    other.ScheduledProcedureStepSequence[0].Modality = ""
+    for candidate in (_stored(item), _stored(Dataset())):
+        compiled = parse_query(query)
+        expected = DicomBytesIO()
+        expected.is_little_endian, expected.is_implicit_VR = True, implicit
+        write_dataset(expected, compiled.response(candidate))
+        for _ in range(2):  # the second answer comes from the encoded elements kept
+            got = compiled.encoded_response(candidate, implicit_vr=implicit)
+            assert got == expected.getvalue()
+        # another query on the same (now memoised) item still gets its own keys only
+        second = parse_query(other)
+        expected = DicomBytesIO()
+        expected.is_little_endian, expected.is_implicit_VR = True, implicit
+        write_dataset(expected, second.response(candidate))
+        assert second.encoded_response(candidate, implicit_vr=implicit) == expected.getvalue()

@@ -23,7 +23,7 @@ import pytest
 from pydicom import Dataset
 from pydicom.config import disable_value_validation
 from pydicom.dataelem import DataElement
-from pynetdicom import AE
+from pynetdicom import AE, evt
 
 from segur_ris.dicom import (
     MODALITY_WORKLIST_FIND,
@@ -32,9 +32,11 @@ from segur_ris.dicom import (
     STATUS_PROCESSING_FAILURE,
     STATUS_UNSUPPORTED_KEYS,
     QueryFilter,
+    WorklistItem,
     WorklistScp,
     WorklistSettings,
     WorklistStore,
+    guard_scu,
 )
 from segur_ris.errors import DicomAssociationError
 from segur_ris.hl7v2 import AssigningAuthority, CodedValue, EntityId, ImagingOrder, build_omi
@@ -75,11 +77,15 @@ def _orders(count: int, *, modality: str = "CT", prefix: str = "HL7") -> Iterato
         yield build_omi(order)
 
 
+guard_scu_reactor = guard_scu  # pynetdicom 3.0 SCU race (see segur_ris.dicom.guard_scu)
+
+
 def _find(port: int, query: Dataset, *, called: str = "SEGUR_MWL") -> list[tuple[int, Any]]:
     ae = AE(ae_title="TEST_SCU")
     ae.add_requested_context(MODALITY_WORKLIST_FIND)
     assoc = ae.associate("127.0.0.1", port, ae_title=called)
     assert assoc.is_established
+    guard_scu_reactor(assoc)
     try:
         return [
             (int(status.Status), identifier)
@@ -409,6 +415,7 @@ def test_cancel_answers_fe00(slow_scp: WorklistScp) -> None:
     ae = AE(ae_title="TEST_SCU")
     ae.add_requested_context(MODALITY_WORKLIST_FIND)
     assoc = ae.associate("127.0.0.1", slow_scp.port)
+    guard_scu_reactor(assoc)
     statuses: list[int] = []
     try:
         for status, _ in assoc.send_c_find(_query(), MODALITY_WORKLIST_FIND, msg_id=7):
@@ -425,6 +432,7 @@ def test_association_dropped_mid_query_then_next_one_works(slow_scp: WorklistScp
     ae = AE(ae_title="TEST_SCU")
     ae.add_requested_context(MODALITY_WORKLIST_FIND)
     assoc = ae.associate("127.0.0.1", slow_scp.port)
+    guard_scu_reactor(assoc)
     for _status, _identifier in assoc.send_c_find(_query(), MODALITY_WORKLIST_FIND):
         assoc.abort()  # drop the association after the first answer
         break
@@ -466,6 +474,22 @@ def test_loopback_only_unless_allowed() -> None:
             WorklistScp(empty, host="0.0.0.0")
         scp = WorklistScp(empty, host="0.0.0.0", allow_non_loopback=True)
         assert scp.port == 0 and not scp.running
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"port": 70000},
+        {"port": -1},
+        {"ae_title": ""},
+        {"ae_title": "A" * 17},
+        {"ae_title": "BAD\\AET"},
+        {"ae_title": "ÉCHO"},
+    ],
+)
+def test_bad_port_or_ae_title_is_a_typed_error(settings: dict[str, Any]) -> None:
+    with WorklistStore() as empty, pytest.raises(DicomAssociationError):
+        WorklistScp(empty, **settings).start()
 
 
 def test_port_in_use_is_a_typed_error(scp: WorklistScp) -> None:
@@ -567,3 +591,101 @@ def test_concurrent_associations(scp: WorklistScp) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(one, range(12)))
     assert results == [[f"HL7{n}"] for n in range(12)]
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_long_answer_is_fragmented_to_the_scu_max_pdu(explicit: bool) -> None:
+    """An answer bigger than the SCU's maximum PDU goes in several P-DATA fragments (PS3.8 E.2)
+    that the SCU reassembles; implicit and explicit VR transfer syntaxes."""
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    history = "antécédents " * 700  # LT, about 8.4 kB once UTF-8 encoded
+    item = WorklistItem(
+        accession_number="LONG1",
+        study_instance_uid="1.2.250.1.999.7.1",
+        requested_procedure_id="RP1",
+        sps_id="SPS1",
+        modality="CT",
+        station_ae_title="SCANNER1",
+        start=dt.datetime(2026, 3, 2, 8, 30),
+        patient_name="LÉTOURNEAU^ÉLODIE",
+        patient_id="IPP1",
+        requested_procedure_description="TDM thorax",
+        patient_history=history.strip(),
+    )
+    syntax = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
+    with WorklistStore() as store, WorklistScp(store) as running:
+        store.upsert(item)
+        ae = AE(ae_title="TEST_SCU")
+        ae.add_requested_context(MODALITY_WORKLIST_FIND, [syntax])
+        sizes: list[int] = []
+
+        def received(event: Any) -> None:
+            if event.pdu.pdu_type == 0x04:  # P-DATA-TF
+                sizes.append(len(event.pdu.encode()))
+
+        assoc = ae.associate(
+            "127.0.0.1",
+            running.port,
+            ae_title="SEGUR_MWL",
+            max_pdu=4096,  # maximum length of a P-DATA-TF's variable field (PS3.8 D.1)
+            evt_handlers=[(evt.EVT_PDU_RECV, received)],
+        )
+        assert assoc.is_established
+        guard_scu_reactor(assoc)
+        query = Dataset()
+        query.AdditionalPatientHistory = ""
+        query.PatientName = ""
+        query.ScheduledProcedureStepSequence = [Dataset()]
+        query.ScheduledProcedureStepSequence[0].Modality = "CT"
+        try:
+            answers = [
+                (int(s.Status), ds)
+                for s, ds in assoc.send_c_find(query, MODALITY_WORKLIST_FIND)
+                if s
+            ]
+        finally:
+            assoc.release()
+    assert [status for status, _ in answers] == [0xFF00, 0x0000]
+    # 6-byte PDU header + at most 4096; command, 3 data fragments, final status
+    assert max(sizes) <= 6 + 4096 and len(sizes) >= 5
+    answer = answers[0][1]
+    assert answer.AdditionalPatientHistory == history.strip()
+    assert str(answer.PatientName) == "LÉTOURNEAU^ÉLODIE"
+    assert answer.ScheduledProcedureStepSequence[0].Modality == "CT"
+
+
+def test_repeated_query_sees_store_changes() -> None:
+    """A modality polls with the same identifier: the compiled query and the encoded answers
+    are reused, but every poll answers from the store as it is now."""
+
+    def item(accession: str, name: str) -> WorklistItem:
+        return WorklistItem(
+            accession_number=accession,
+            study_instance_uid=f"1.2.250.1.999.7.{len(accession)}{accession[-1:]}",
+            requested_procedure_id="RP1",
+            sps_id="SPS1",
+            modality="MR",
+            station_ae_title="IRM_1",
+            start=dt.datetime(2026, 3, 2, 8, 30),
+            patient_name=name,
+            patient_id=f"IPP-{accession}",
+            requested_procedure_description="IRM genou",
+        )
+
+    query = _query(Modality="MR")
+    with WorklistStore() as store, WorklistScp(store) as running:
+        store.upsert(item("P1", "DUPONT^JEANNE"))
+        first = _find(running.port, query)
+        store.upsert(item("P2", "MARTIN^PAUL"))
+        store.upsert(item("P1", "DUPONT-DURAND^JEANNE"))  # a change (ORC XO) of P1
+        second = _find(running.port, query)
+        store.cancel(accession_number="P1")
+        third = _find(running.port, query)
+        assert len(running._queries) == 1  # one identifier, compiled once
+    assert [str(ds.PatientName) for status, ds in first if status == 0xFF00] == ["DUPONT^JEANNE"]
+    assert sorted(str(ds.PatientName) for status, ds in second if status == 0xFF00) == [
+        "DUPONT-DURAND^JEANNE",
+        "MARTIN^PAUL",
+    ]
+    assert [str(ds.PatientName) for status, ds in third if status == 0xFF00] == ["MARTIN^PAUL"]

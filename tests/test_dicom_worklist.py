@@ -236,6 +236,20 @@ def test_change_then_cancel_update_the_store() -> None:
     store.close()
 
 
+def test_change_with_a_new_step_id_replaces_the_old_step() -> None:
+    with WorklistStore() as store:
+        store.apply_message(build_omi(_order()), SETTINGS)
+        store.apply_message(build_omi(_order(accession_number=EntityId("ACC-2"))), SETTINGS)
+        moved = build_omi(_order(scheduled_step_id=EntityId("SPS-9"))).replace(
+            b"ORC|NW|", b"ORC|XO|"
+        )
+        store.apply_message(moved, SETTINGS)
+        assert store.get("ACC-1", "SPS-1") is None
+        assert store.get("ACC-1", "SPS-9") is not None
+        assert store.get("ACC-2", "SPS-1") is not None  # another exam: untouched
+        assert len(store) == 2
+
+
 def test_french_names_in_utf8_and_latin1(ref_dir: Path) -> None:
     raw = ref_file(ref_dir, f"{TLR}/Flux1_ORM_O01.hl7").read_bytes()
     accented = raw.replace(b"PAT-TROIS^DOMINIQUE", "LÆTITIA-ŒUVRÉ^JOSÉ".encode())
@@ -301,6 +315,10 @@ def test_item_validation() -> None:
         ("modality", "ct"),
         ("station_ae_title", "A\\B"),
         ("patient_name", "^"),
+        ("patient_name", "X" * 40 + "^" + "Y" * 30),  # PN: 64 characters per group
+        ("patient_name", "A=B=C=D"),
+        ("referring_physician", "DR\\WHO"),
+        ("requesting_physician", "Z" * 65),
         ("sps_id", ""),
         ("requested_procedure_description", ""),
     ):

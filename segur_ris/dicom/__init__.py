@@ -39,6 +39,7 @@ from segur_ris.dicom._scp import (
     STATUS_UNSUPPORTED_KEYS,
     WorklistScp,
 )
+from segur_ris.dicom._scu import guard_scu
 from segur_ris.dicom._store import WorklistStore, decode_item, encode_item
 from segur_ris.dicom._worklist import (
     CANCEL_CONTROLS,
@@ -89,6 +90,7 @@ __all__ = [
     "build_kos_dataset",
     "decode_item",
     "encode_item",
+    "guard_scu",
     "html_form",
     "ins_issuer",
     "ins_of_dataset",

@@ -99,8 +99,9 @@ class KosStudy:
     ``accession_number`` / ``accession_issuer`` (OID) and ``placer_order_number`` /
     ``placer_order_issuer`` (OID) are those of the order (MWL, CDA, XDS ``referenceIdList``);
     ``retrieve_url`` is the DRIMbox Source WADO-RS base (``…/rs``): study and series URLs are
-    derived from it (:func:`wado_rs_url`). ``patient_name`` is ``FAMILY^Given``;
-    ``birth_date`` ``YYYYMMDD``; ``sex`` ``M``/``F``/``O``.
+    derived from it (:func:`wado_rs_url`). ``patient_name`` is ``FAMILY^Given`` (like
+    ``referring_physician``: at most 64 bytes per ``=`` group in UTF-8); ``birth_date``
+    ``YYYYMMDD``; ``sex`` ``M``/``F``/``O``.
     """
 
     ins: str
@@ -178,6 +179,18 @@ def _text(value: str, what: str, max_len: int, *, required: bool = False) -> str
     return value
 
 
+def _pn(value: str, what: str) -> str:
+    """A PN value: at most 3 component groups (``=``) of 64 bytes each once UTF-8 encoded
+    (``ISO_IR 192``; readers such as pydicom count bytes), no ``\\`` nor control character."""
+    _text(value, what, 64 * 3 + 2)
+    groups = value.split("=")
+    if len(groups) > 3 or any(len(group.encode("utf-8")) > 64 for group in groups):
+        raise KosError(
+            f"{what}: 3 groupes de composants au plus, de 64 octets chacun (PN DICOM)", code=what
+        )
+    return value
+
+
 def _date(value: str, what: str) -> str:
     if value and not re.fullmatch(r"\d{8}", value):
         raise KosError(f"{what}: date DICOM AAAAMMJJ attendue, pas {value!r}", code=what)
@@ -212,7 +225,8 @@ def _check(study: KosStudy) -> None:
             f"RetrieveURL: URL http(s) du DRIMbox Source attendue, pas {study.retrieve_url!r}",
             code="RetrieveURL",
         )
-    _text(study.patient_name, "PatientName", 64 * 5)
+    _pn(study.patient_name, "PatientName")
+    _pn(study.referring_physician, "ReferringPhysicianName")
     _date(study.birth_date, "PatientBirthDate")
     if study.sex not in ("", "M", "F", "O"):
         raise KosError(f"PatientSex: M, F ou O attendu, pas {study.sex!r}", code="PatientSex")

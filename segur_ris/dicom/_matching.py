@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -268,6 +269,30 @@ class WorklistQuery:
         """Whether ``candidate`` (a worklist item) matches every key of the query."""
         return all(key.matches(candidate) for key in self.keys)
 
+    def encoded_response(self, candidate: Dataset, *, implicit_vr: bool = True) -> bytes:
+        """:meth:`response` already encoded in little endian (implicit or explicit VR): the same
+        bytes as pydicom's ``write_dataset`` of it.
+
+        The encoded elements, and the whole answer for this query's plan (the requested keys,
+        whatever their values), are kept on ``candidate`` (a store item: shared and read-only),
+        so a modality polling with the same query costs a dictionary look-up per match.
+        """
+        memo = _memo_of(candidate)
+        key = (self.plan, implicit_vr)
+        data = memo.get(key)
+        if data is not None:
+            return data
+        charset = candidate.get(_CHARSET_TAG)
+        encodings = charset.value if charset is not None else None
+        parts = _wire(self.plan, candidate, implicit_vr, encodings)
+        if charset is not None:
+            parts.append((_CHARSET_TAG, _memo_element(candidate, charset, implicit_vr, encodings)))
+        parts.sort(key=lambda part: part[0])
+        data = b"".join(data for _, data in parts)
+        if len(memo) < _MEMO_MAX:
+            memo[key] = data
+        return data
+
     def response(self, candidate: Dataset) -> Dataset:
         """The answer for ``candidate``: exactly the requested keys (empty when the item has no
         value), sequences reduced to the requested item keys, plus SpecificCharacterSet."""
@@ -336,6 +361,88 @@ def _answer(plan: tuple[_Out, ...], candidate: Dataset) -> Dataset:
             ]
         out.add(DataElement(step.tag, "SQ", items))
     return out
+
+
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
+_ITEM = b"\xfe\xff\x00\xe0"  # (FFFE,E000) little endian
+_MEMO = "_segur_wire"  # attribute of a stored item: encoded elements and answers
+_MEMO_MAX = 256  # entries per item: elements by (tag, implicit VR), answers by (plan, implicit VR)
+
+
+def _header(tag: int, vr: str, length: int, implicit: bool) -> bytes:
+    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+    if implicit:
+        return head + struct.pack("<I", length)
+    if vr in _LONG_VRS:
+        return head + vr.encode("ascii") + b"\0\0" + struct.pack("<I", length)
+    return head + vr.encode("ascii") + struct.pack("<H", length)
+
+
+def _memo_of(candidate: Dataset) -> dict[tuple[object, bool], bytes]:
+    memo: dict[tuple[object, bool], bytes] | None = candidate.__dict__.get(_MEMO)
+    if memo is None:
+        memo = {}
+        candidate.__dict__[_MEMO] = memo
+    return memo
+
+
+def _memo_element(
+    candidate: Dataset, element: DataElement, implicit: bool, encodings: Any
+) -> bytes:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
+    memo = _memo_of(candidate)
+    key = (int(element.tag), implicit)
+    data = memo.get(key)
+    if data is None:
+        buffer = DicomBytesIO()
+        buffer.is_little_endian = True
+        buffer.is_implicit_VR = implicit
+        write_data_element(buffer, element, encodings)
+        data = bytes(buffer.getvalue())
+        if len(memo) < _MEMO_MAX:
+            memo[key] = data
+    return data
+
+
+def _wire(
+    plan: tuple[_Out, ...], candidate: Dataset, implicit: bool, encodings: Any
+) -> list[tuple[int, bytes]]:
+    """The encoded elements of ``_answer(plan, candidate)``, as (tag, bytes) pairs."""
+    from pydicom import Dataset
+
+    parts: list[tuple[int, bytes]] = []
+    for step in plan:
+        have = candidate.get(step.tag)
+        if not step.sequence:
+            if have is not None:
+                parts.append((step.tag, _memo_element(candidate, have, implicit, encodings)))
+            elif step.key is not None:
+                parts.append((step.tag, _header(step.tag, step.vr, 0, implicit)))
+            continue
+        if have is None or have.VR != "SQ" or not have.value:
+            parts.append((step.tag, _header(step.tag, "SQ", 0, implicit)))
+            continue
+        if step.expand:  # the candidate's items whole
+            parts.append((step.tag, _memo_element(candidate, have, implicit, encodings)))
+            continue
+        cand_items = list(have.value)
+        nested = step.key.items if step.key is not None and step.key.kind == "sequence" else ()
+        body = bytearray()
+        for item in cand_items:
+            if not all(k.matches(item) for k in nested):
+                continue
+            if not isinstance(item, Dataset):
+                raise TypeError("sequence item is not a dataset")
+            item_parts = _wire(step.items, item, implicit, encodings)
+            item_parts.sort(key=lambda part: part[0])
+            content = b"".join(data for _, data in item_parts)
+            body += _ITEM + struct.pack("<I", len(content)) + content
+        parts.append((step.tag, _header(step.tag, "SQ", len(body), implicit) + bytes(body)))
+    return parts
 
 
 def _copy(item: Dataset) -> Dataset:

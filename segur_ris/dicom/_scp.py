@@ -13,18 +13,27 @@ each match with exactly the requested keys. Statuses:
 
 Accepted sockets get ``TCP_NODELAY``: a C-FIND answer is a burst of small PDUs and, with Nagle's
 algorithm, each one may wait for the SCU's delayed ACK (tens of milliseconds per match).
+
+Pending answers bypass pynetdicom's per-response path (a C-FIND-RSP command set built and
+encoded twice as a pydicom dataset, the identifier pretty-printed for its debug log whatever the
+log level): the handler encodes the fixed command set itself, takes the identifier from
+:meth:`WorklistQuery.encoded_response` (a stored item's elements are encoded once, not at every
+answer) and queues the P-DATA primitives on the association's DUL, in order, before yielding
+the final status to pynetdicom. ``EVT_DIMSE_SENT`` is not triggered for those answers. A query
+identifier already seen (same bytes) reuses its compiled :class:`WorklistQuery`.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from segur_ris.dicom._matching import parse_query
+from segur_ris.dicom._matching import WorklistQuery, parse_query
 from segur_ris.dicom._store import WorklistStore
 from segur_ris.errors import DicomAssociationError, DicomQueryError
 
@@ -50,6 +59,7 @@ STATUS_CANCEL = 0xFE00
 STATUS_BAD_IDENTIFIER = 0xA900
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_PROCESSING_FAILURE = 0xC000
+_QUERY_CACHE = 256
 
 
 def _status(code: int, comment: str) -> Dataset:
@@ -111,6 +121,75 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _element(tag: int, value: bytes) -> bytes:
+    """One implicit VR little endian element of the command group."""
+    return struct.pack("<HHI", 0x0000, tag, len(value)) + value
+
+
+class _PendingSender:
+    """Sends C-FIND pending responses straight to the association's DUL (see the module
+    documentation): the same PDUs as pynetdicom's, without its per-response overhead."""
+
+    def __init__(self, event: Any) -> None:
+        from pydicom.uid import UID
+
+        self.assoc = event.assoc
+        self.context_id = int(event.context.context_id)
+        syntax = UID(event.context.transfer_syntax)
+        self.implicit = bool(syntax.is_implicit_VR)
+        self.little = bool(syntax.is_little_endian)
+        self.deflated = bool(syntax.is_deflated)
+        request = event.request
+        uid = str(request.AffectedSOPClassUID or MODALITY_WORKLIST_FIND).encode("ascii")
+        self.head = (
+            _element(0x0002, uid + b"\0" * (len(uid) % 2))  # AffectedSOPClassUID
+            + _element(0x0100, struct.pack("<H", 0x8020))  # CommandField: C-FIND-RSP
+            + _element(0x0120, struct.pack("<H", int(request.MessageID)))
+            + _element(0x0800, struct.pack("<H", 0x0001))  # CommandDataSetType: data follows
+        )
+
+    @property
+    def connected(self) -> bool:
+        acse = self.assoc.acse
+        return bool(
+            self.assoc.is_established and not acse.is_aborted() and not acse.is_release_requested()
+        )
+
+    def _pdvs(self, control: int, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """PS3.8 E.2 fragments: ``control`` bit 1 set on the last one only."""
+        size = self.assoc.dimse.maximum_pdu_size
+        size = len(data) if not size else max(size - 6, 1)
+        for offset in range(0, max(len(data), 1), size):
+            last = offset + size >= len(data)
+            flag = control | (0x02 if last else 0x00)
+            yield self.context_id, bytes([flag]) + data[offset : offset + size]
+
+    def __call__(self, status: int, query: WorklistQuery, candidate: Dataset) -> bool:
+        """Queue the pending response of ``candidate``; ``False`` when it cannot be encoded."""
+        from pynetdicom.dsutils import encode
+        from pynetdicom.pdu_primitives import P_DATA
+
+        data: bytes | None
+        if self.little and not self.deflated:
+            try:
+                data = query.encoded_response(candidate, implicit_vr=self.implicit)
+            except Exception:  # pydicom raises many kinds on unencodable values
+                LOG.warning("MWL answer not encodable", exc_info=True)
+                data = None
+        else:  # big endian or deflated: pydicom's general encoder
+            data = encode(query.response(candidate), self.implicit, self.little, self.deflated)
+        if not data:
+            return False
+        body = self.head + _element(0x0900, struct.pack("<H", status))
+        command = _element(0x0000, struct.pack("<I", len(body))) + body
+        for control, payload in ((0x01, command), (0x00, data)):
+            for pdv in self._pdvs(control, payload):
+                primitive = P_DATA()
+                primitive.presentation_data_value_list.append(pdv)
+                self.assoc.dul.send_pdu(primitive)
+        return True
+
+
 class WorklistScp:
     """A C-FIND SCP (Modality Worklist) on ``host:port`` answering from ``store``.
 
@@ -135,6 +214,17 @@ class WorklistScp:
     ) -> None:
         if max_matches < 1:
             raise DicomQueryError("max_matches doit être >= 1")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise DicomAssociationError(f"port TCP invalide: {port!r} (0 à 65535)")
+        if (
+            not isinstance(ae_title, str)
+            or not ae_title.strip()
+            or len(ae_title) > 16
+            or any(c == "\\" or not " " <= c <= "~" for c in ae_title)
+        ):
+            raise DicomAssociationError(
+                f"AE title invalide: {ae_title!r} (1 à 16 caractères ASCII, sans \\)"
+            )
         if not allow_non_loopback and not _is_loopback(host):
             raise DicomAssociationError(
                 f"{host}: adresse non locale refusée sans allow_non_loopback=True"
@@ -148,6 +238,9 @@ class WorklistScp:
         self.network_timeout = network_timeout
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        # compiled queries by (identifier bytes, transfer syntax): modalities poll with the same
+        # query, which is then neither decoded nor compiled again
+        self._queries: dict[tuple[bytes, str], WorklistQuery] = {}
 
     @property
     def port(self) -> int:
@@ -238,16 +331,25 @@ class WorklistScp:
             yield _status(STATUS_PROCESSING_FAILURE, "erreur interne du serveur de worklist"), None
 
     def _answer(self, event: Any) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-        try:
-            query = parse_query(event.identifier)
-        except DicomQueryError as exc:
-            LOG.warning("MWL C-FIND refused: %s", exc.message)
-            yield _status(STATUS_BAD_IDENTIFIER, exc.message), None
-            return
-        except Exception as exc:  # identifier that pydicom cannot decode
-            LOG.warning("MWL C-FIND identifier unreadable: %s", type(exc).__name__)
-            yield _status(STATUS_BAD_IDENTIFIER, "identifiant de requête illisible"), None
-            return
+        send = _PendingSender(event)
+        raw = getattr(event.request.Identifier, "getvalue", None)
+        key = (raw(), str(event.context.transfer_syntax)) if raw is not None else None
+        query = self._queries.get(key) if key is not None else None
+        if query is None:
+            try:
+                query = parse_query(event.identifier)
+            except DicomQueryError as exc:
+                LOG.warning("MWL C-FIND refused: %s", exc.message)
+                yield _status(STATUS_BAD_IDENTIFIER, exc.message), None
+                return
+            except Exception as exc:  # identifier that pydicom cannot decode
+                LOG.warning("MWL C-FIND identifier unreadable: %s", type(exc).__name__)
+                yield _status(STATUS_BAD_IDENTIFIER, "identifiant de requête illisible"), None
+                return
+            if key is not None:
+                if len(self._queries) >= _QUERY_CACHE:
+                    self._queries.clear()
+                self._queries[key] = query
         pending = STATUS_UNSUPPORTED_KEYS if query.unsupported else STATUS_PENDING
         sent = 0
         for candidate in self.store.candidates(query.filter):
@@ -263,8 +365,12 @@ class WorklistScp:
                     None,
                 )
                 return
+            if not send.connected:
+                return  # aborted or released by the peer: nothing more to answer
+            if not send(pending, query, candidate):
+                yield _status(STATUS_PROCESSING_FAILURE, "réponse non encodable"), None
+                return
             sent += 1
-            yield pending, query.response(candidate)
         if event.is_cancelled:
             yield STATUS_CANCEL, None
             return

@@ -180,8 +180,25 @@ class WorklistStore:
         return self._write(rows)
 
     def apply(self, changes: Iterable[WorklistChange]) -> int:
-        """Apply changes in one transaction (all or nothing); the number of rows touched."""
+        """Apply changes in one transaction (all or nothing); the number of rows touched.
+
+        An ``XO`` (order changed) replaces all the steps of its accession number: steps of that
+        accession that the message no longer carries (e.g. a new SPS ID) are removed.
+        """
+        changes = list(changes)
         rows: list[tuple[str, tuple[object, ...]]] = []
+        kept: dict[str, set[str]] = {}
+        for change in changes:
+            if change.order_control == "XO" and change.item is not None:
+                kept.setdefault(change.item.accession_number, set()).add(change.item.sps_id)
+        for accession, sps_ids in kept.items():
+            marks = ", ".join("?" * len(sps_ids))
+            rows.append(
+                (
+                    f"DELETE FROM worklist WHERE accession = ? AND sps_id NOT IN ({marks})",
+                    (accession, *sorted(sps_ids)),
+                )
+            )
         for change in changes:
             if change.action is WorklistAction.UPSERT:
                 if change.item is None:

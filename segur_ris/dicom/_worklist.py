@@ -245,6 +245,12 @@ class WorklistItem:
         if not isinstance(self.start, _dt.datetime):
             raise WorklistError("start: datetime attendu")
         codec = _CHARSETS[self.character_set]
+        for name in ("patient_name", "referring_physician", "requesting_physician"):
+            groups = str(getattr(self, name)).split("=")
+            if len(groups) > 3 or any(len(group) > 64 for group in groups):
+                raise WorklistError(f"{name}: PN DICOM, 3 groupes de 64 caractères au plus")
+            if any(c == "\\" or ord(c) < 32 for c in str(getattr(self, name))):
+                raise WorklistError(f"{name}: ni \\ ni caractère de contrôle dans un PN")
         for name in (
             "patient_name",
             "referring_physician",
