@@ -17,6 +17,7 @@ from segur_ris.config import InsOids
 from segur_ris.dicom._drimbox import ContextualCall, html_form, open_drimbox
 from segur_ris.errors import DicomError, InsNotQualifiedError, TransportError
 from segur_ris.ins import IdentityTraits, Ins, PatientIdentity, ProofDocument
+from segur_ris.sandbox import TestPki
 from tests.drimbox_fixtures import INS, INS_OID
 
 # ParameterList of the ANS DRIMbox (names are compared lower-cased, as it does)
@@ -275,3 +276,28 @@ def test_unreachable_drimbox() -> None:
     assert caught.value.code == "connection"
     with pytest.raises(DicomError):
         open_drimbox(_call(), "file:///etc/passwd")
+
+
+def test_https_drimbox_uses_the_sdk_tls_context(pki: TestPki) -> None:
+    """Over HTTPS the call trusts only the configured anchors (segur_ris.tls)."""
+    from segur_ris.tls import server_context
+
+    handler = type("Handler", (_Drimbox,), {"received": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = server_context(
+        cert_file=pki.server_cert, key_file=pki.server_key, require_client_cert=False
+    )
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        viewer = open_drimbox(_call(), f"{url}/303", timeout=10, trust=pki.ca_cert)
+        assert viewer == f"{url}/drim/show?uuid=7d1b5c1e"
+        with pytest.raises(TransportError) as refused:  # the system store does not know it
+            open_drimbox(_call(), f"{url}/303", timeout=10)
+        assert refused.value.code == "tls"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

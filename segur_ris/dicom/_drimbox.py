@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import os
 import re
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin
@@ -218,31 +220,37 @@ def open_drimbox(
     url: str,
     *,
     timeout: float = 10.0,
-    verify: bool | str = True,
+    trust: str | os.PathLike[str] | bytes | None = None,
     client_cert: tuple[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> str:
     """POST the appel contextuel to ``url`` and return the viewer URL of the ``302``/``303``
     answer (``Location``, else ``Content-Location`` as the ANS test DRIMbox sends with 302).
 
-    No redirect is followed. Another status, or a redirect without a URL, raises
+    Over HTTPS the TLS context is :func:`segur_ris.tls.client_context` (TLS >= 1.2, ANS
+    suites) trusting ``trust`` (PEM file, folder or bytes; ``None``: the system store) with the
+    optional ``client_cert`` (PEM certificate, key), or ``ssl_context`` when given. No redirect
+    is followed. Another status, or a redirect without a URL, raises
     :class:`~segur_ris.errors.TransportError` (``code`` = HTTP status); a timeout
     :class:`~segur_ris.errors.TransportTimeout`.
     """
     import requests
+
+    from segur_ris.tls import client_context
+    from segur_ris.transport import context_adapter
 
     _check_url(url)
     body = call.body()
     headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
     try:
         with requests.Session() as session:
+            if url.startswith("https://"):
+                if ssl_context is None:
+                    cert, key = client_cert if client_cert is not None else (None, None)
+                    ssl_context = client_context(trust=trust, cert_file=cert, key_file=key)
+                session.mount("https://", context_adapter(ssl_context))
             response = session.post(
-                url,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=timeout,
-                verify=verify,
-                cert=client_cert,
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
             )
             with response:
                 status = response.status_code
@@ -252,6 +260,10 @@ def open_drimbox(
     except requests.Timeout:
         raise TransportTimeout(
             f"DRIMbox Conso: pas de réponse en {timeout} s", code="timeout"
+        ) from None
+    except requests.exceptions.SSLError:
+        raise TransportError(
+            "DRIMbox Conso: échec TLS (certificat serveur non reconnu ?)", code="tls"
         ) from None
     except requests.RequestException as exc:
         raise TransportError(
