@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
 
 from segur_ris.dicom._kos import KosInstance, KosSeries, KosStudy
 
@@ -71,3 +72,20 @@ def make_study(**changes: object) -> KosStudy:
     }
     values.update(changes)
     return KosStudy(**values)  # type: ignore[arg-type]
+
+
+def ct_image(sop_uid: str, series_uid: str, study_uid: str = STUDY_UID) -> Dataset:
+    """The header of one CT image of the test patient's study (Part 10 file meta included)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    ds.SOPClassUID, ds.SOPInstanceUID = CT_IMAGE, sop_uid
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    ds.Modality = "CT"
+    ds.PatientID = INS
+    ds.AccessionNumber = ACCESSION
+    ds.PatientName = "PAT-TROIS^DOMINIQUE"
+    ds.StudyDate = "20261124"
+    return ds

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from segur_ris.cli import _hl7, build_parser
-from segur_ris.errors import SegurError
+from segur_ris.cli import build_parser, main
 from tests.conftest import ref_file
 
 ADMISSION = "hl7/ansforge_hl7V2-exemples/SGL/admission.er7"
@@ -24,16 +23,7 @@ ORU = (
 
 def run(argv: Sequence[str]) -> int:
     """``segur-ris`` with the ``hl7`` group, as :func:`segur_ris.cli.main` runs handlers."""
-    parser = argparse.ArgumentParser(prog="segur-ris")
-    sub = parser.add_subparsers(dest="command")
-    commands = _hl7.register(sub)
-    assert "inspect" in commands.choices
-    args = parser.parse_args(list(argv))
-    try:
-        return int(args.handler(args))
-    except SegurError as exc:
-        print(f"segur-ris: erreur: {exc}", file=sys.stderr)
-        return 1
+    return main(list(argv))
 
 
 def test_inspect_text(ref_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -11,32 +10,23 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
 
-from segur_ris.cli import _kos
+from segur_ris.cli import main
 from segur_ris.dicom._kos import read_kos, study_to_dict
-from segur_ris.errors import SegurError
 from tests.drimbox_fixtures import (
     ACCESSION,
-    CT_IMAGE,
     INS,
     INS_OID,
     STUDY_UID,
     WADO,
+    ct_image,
     make_study,
 )
 
 
 def _main(argv: Sequence[str]) -> int:
-    """Run the ``kos`` command the way ``segur_ris.cli.main`` does (exit 1 on SegurError)."""
-    parser = argparse.ArgumentParser(prog="segur-ris")
-    _kos.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    try:
-        return int(args.handler(args))
-    except SegurError as exc:
-        print(f"segur-ris: erreur: {exc}", file=sys.stderr)
-        return 1
+    """Run ``segur-ris`` in-process (exit 1 on SegurError)."""
+    return main(list(argv))
 
 
 @pytest.fixture()
@@ -77,19 +67,7 @@ def test_build_json_output_and_overrides(
 
 
 def _write_ct(path: Path, sop_uid: str, series_uid: str) -> None:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-    ds.SOPClassUID, ds.SOPInstanceUID = CT_IMAGE, sop_uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY_UID, series_uid
-    ds.Modality = "CT"
-    ds.PatientID = INS
-    ds.AccessionNumber = ACCESSION
-    ds.PatientName = "PAT-TROIS^DOMINIQUE"
-    ds.StudyDate = "20261124"
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    pydicom.dcmwrite(path, ct_image(sop_uid, series_uid), enforce_file_format=True)
 
 
 def test_build_from_dicom_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 from pydicom import Dataset
-from pynetdicom import AE
 
-from segur_ris.cli import _mwl, build_parser
-from segur_ris.dicom import MODALITY_WORKLIST_FIND, WorklistStore
-from segur_ris.errors import SegurError
+from segur_ris.cli import build_parser, main
+from segur_ris.dicom import WorklistStore
 from tests.conftest import REPO_ROOT, ref_file
-from tests.test_dicom_scp import guard_scu_reactor
+from tests.test_dicom_scp import find_worklist
 
 TLR = "hl7/ansforge_interop-ig-hl7v2-teleradiologie/input/pagecontent/exemples.md.extracted"
 
@@ -43,18 +41,8 @@ def _registered() -> bool:
 
 
 def _main(argv: Sequence[str]) -> int:
-    if _registered():
-        from segur_ris.cli import main
-
-        return main(list(argv))
-    parser = argparse.ArgumentParser(prog="segur-ris")
-    _mwl.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    try:
-        return int(args.handler(args))
-    except SegurError as exc:
-        print(f"segur-ris: erreur: {exc}", file=sys.stderr)
-        return 1
+    assert _registered()
+    return main(list(argv))
 
 
 def _flux(ref_dir: Path, n: int, kind: str = "ORM_O01") -> Path:
@@ -107,22 +95,10 @@ def test_serve_from_hl7_answers_c_find(ref_dir: Path, tmp_path: Path) -> None:
         banner = process.stdout.readline()
         assert "AET RIS_MWL" in banner and "2 examen(s)" in banner, banner
         port = int(banner.split("dicom://127.0.0.1:")[1].split()[0])
-        ae = AE(ae_title="MODALITY")
-        ae.add_requested_context(MODALITY_WORKLIST_FIND)
-        assoc = ae.associate("127.0.0.1", port, ae_title="RIS_MWL")
-        assert assoc.is_established
-        guard_scu_reactor(assoc)
         query = Dataset()
         query.AccessionNumber = ""
         query.PatientID = "279035121518989"
-        try:
-            answers = [
-                (int(s.Status), ds)
-                for s, ds in assoc.send_c_find(query, MODALITY_WORKLIST_FIND)
-                if s
-            ]
-        finally:
-            assoc.release()
+        answers = find_worklist(port, query, called="RIS_MWL")
         assert sorted(ds.AccessionNumber for s, ds in answers if s == 0xFF00) == [
             "ACN101",
             "OPN101",

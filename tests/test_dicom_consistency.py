@@ -45,9 +45,6 @@ from segur_ris.sandbox import TestPki
 from segur_ris.sandbox._pki_org import OrgPki, generate_org_pki
 from segur_ris.vihf import VihfContext, build_vihf, build_xades, sign_vihf
 from segur_ris.xds import (
-    ASSOCIATION_HAS_MEMBER,
-    ASSOCIATION_SIGNS,
-    Association,
     Code,
     DocumentEntry,
     PnrDocument,
@@ -63,6 +60,7 @@ from segur_ris.xds import (
 )
 from segur_ris.xds._kos import document_entry_from_kos
 from tests.drimbox_fixtures import CT_IMAGE, WADO
+from tests.helpers_dmp import RESPONSIBLE, SECTEUR, sandbox_dmp_client, signed_associations
 
 worklist = pytest.importorskip("segur_ris.dicom._worklist")
 
@@ -227,21 +225,8 @@ def org(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> OrgPki:
 
 @pytest.fixture(scope="module")
 def dmp(pki: TestPki, org: OrgPki, settings: Settings) -> Iterator[tuple[DmpClient, Settings, str]]:
-    from segur_ris.sandbox import DmpSandbox
-
-    with DmpSandbox(pki, org.ca_cert.read_bytes(), known_ins=(INS,)) as sandbox:
-        local = settings.with_endpoints(dmp=sandbox.url)
-        context = VihfContext.for_automate(
-            local, secteur_activite="SA07^1.2.250.1.71.4.2.4", responsible_id="899900063480"
-        )
-        with DmpClient(
-            local,
-            vihf=context,
-            sign_credential=org.sign.credential,
-            client_cert=(org.auth_cli.cert, org.auth_cli.key),
-            ca_bundle=pki.ca_cert,
-        ) as client:
-            yield client, local, sandbox.url
+    with sandbox_dmp_client(pki, org, settings, (INS,)) as running:
+        yield running
 
 
 def _submit_kos(
@@ -275,23 +260,7 @@ def _submit_kos(
         hash="",
         size=None,
     )
-    associations = (
-        Association(
-            "a1",
-            ASSOCIATION_HAS_MEMBER,
-            ss.entry_uuid,
-            entry.entry_uuid,
-            submission_set_status="Original",
-        ),
-        Association(
-            "a2",
-            ASSOCIATION_HAS_MEMBER,
-            ss.entry_uuid,
-            "Signature01",
-            submission_set_status="Original",
-        ),
-        Association("a3", ASSOCIATION_SIGNS, "Signature01", ss.entry_uuid),
-    )
+    associations = tuple(signed_associations(ss.entry_uuid, entry.entry_uuid))
     request = ProvideAndRegisterRequest(
         Submission((ss,), (entry, signature), associations=associations),
         (
@@ -300,7 +269,7 @@ def _submit_kos(
         ),
     )
     context = VihfContext.for_automate(
-        settings, secteur_activite="SA07^1.2.250.1.71.4.2.4", responsible_id="899900063480"
+        settings, secteur_activite=SECTEUR, responsible_id=RESPONSIBLE
     )
     vihf = sign_vihf(build_vihf(context, resource_id=entry.patient_id), org.sign.credential)
     envelope, _ = build_envelope(build_provide_and_register(request), ACTION_ITI41, security=vihf)

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 
 from segur_ris.dicom._kos import (
     KOS_SOP_CLASS_UID,
@@ -38,6 +38,7 @@ from tests.drimbox_fixtures import (
     OFFICIAL_KOS,
     STUDY_UID,
     WADO,
+    ct_image,
     make_study,
     require_dcmdump,
 )
@@ -269,22 +270,12 @@ def test_bad_kos_uid_is_refused() -> None:
 def _ct(
     sop_uid: str, series_uid: str = "1.2.250.1.999.1.6.1", study_uid: str = STUDY_UID
 ) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-    ds.SOPClassUID, ds.SOPInstanceUID = CT_IMAGE, sop_uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-    ds.Modality = "CT"
-    ds.PatientID = INS
+    ds = ct_image(sop_uid, series_uid, study_uid)
     ds.IssuerOfPatientID = "ASIP-SANTE-INS-NIR"
     qualifier = Dataset()
     qualifier.UniversalEntityID, qualifier.UniversalEntityIDType = INS_OID, "ISO"
     ds.IssuerOfPatientIDQualifiersSequence = [qualifier]
-    ds.AccessionNumber = ACCESSION
-    ds.PatientName = "PAT-TROIS^DOMINIQUE"
-    ds.StudyDate, ds.StudyTime = "20261124", "094000"
+    ds.StudyTime = "094000"
     return ds
 
 

@@ -12,9 +12,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from segur_ris.dicom import (
 from segur_ris.errors import DicomAssociationError
 from segur_ris.hl7v2 import AssigningAuthority, CodedValue, EntityId, ImagingOrder, build_omi
 from segur_ris.ins import IdentityTraits, PatientIdentity
+from tests.helpers_bench import run_benchmark
 
 # pynetdicom installs its own findscu & co on PATH: always call DCMTK by full path.
 FINDSCU = "/usr/bin/findscu"
@@ -80,10 +80,23 @@ def _orders(count: int, *, modality: str = "CT", prefix: str = "HL7") -> Iterato
 guard_scu_reactor = guard_scu  # pynetdicom 3.0 SCU race (see segur_ris.dicom.guard_scu)
 
 
-def _find(port: int, query: Dataset, *, called: str = "SEGUR_MWL") -> list[tuple[int, Any]]:
+def find_worklist(
+    port: int,
+    query: Dataset,
+    *,
+    called: str = "SEGUR_MWL",
+    syntaxes: Sequence[str] = (),
+    **associate: Any,
+) -> list[tuple[int, Any]]:
+    """C-FIND ``query`` on the worklist SCP at ``port``: ``(status, identifier)`` of each answer.
+    ``syntaxes`` restricts the proposed transfer syntaxes; ``associate`` goes to
+    ``AE.associate`` (``max_pdu``, ``evt_handlers``…)."""
     ae = AE(ae_title="TEST_SCU")
-    ae.add_requested_context(MODALITY_WORKLIST_FIND)
-    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    if syntaxes:
+        ae.add_requested_context(MODALITY_WORKLIST_FIND, list(syntaxes))
+    else:
+        ae.add_requested_context(MODALITY_WORKLIST_FIND)
+    assoc = ae.associate("127.0.0.1", port, ae_title=called, **associate)
     assert assoc.is_established
     guard_scu_reactor(assoc)
     try:
@@ -361,7 +374,7 @@ def test_unsupported_private_key_answers_ff01(scp: WorklistScp) -> None:
     query = _query(Modality="CT")
     query.add(DataElement(0x00091010, "LO", "x"))
     query.AccessionNumber = "HL73"
-    answers = _find(scp.port, query)
+    answers = find_worklist(scp.port, query)
     assert [s for s, _ in answers] == [STATUS_UNSUPPORTED_KEYS, 0x0000]
 
 
@@ -370,9 +383,9 @@ def test_unsupported_private_key_answers_ff01(scp: WorklistScp) -> None:
     ["2026-03-02", "20260302-20260301", "2026*", "20261399"],
 )
 def test_malformed_query_answers_a900_and_server_keeps_serving(scp: WorklistScp, bad: str) -> None:
-    (answer,) = _find(scp.port, _query(ScheduledProcedureStepStartDate=bad))
+    (answer,) = find_worklist(scp.port, _query(ScheduledProcedureStepStartDate=bad))
     assert answer[0] == 0xA900
-    ok = _find(scp.port, _query(Modality="CT", ScheduledProcedureStepStartDate="20260302"))
+    ok = find_worklist(scp.port, _query(Modality="CT", ScheduledProcedureStepStartDate="20260302"))
     assert [s for s, _ in ok].count(0xFF00) == 12
 
 
@@ -381,7 +394,7 @@ def test_max_matches_answers_out_of_resources() -> None:
         for message in _orders(30, prefix="M"):
             many.apply_message(message, SETTINGS)
         with WorklistScp(many, max_matches=10) as limited:
-            answers = _find(limited.port, _query())
+            answers = find_worklist(limited.port, _query())
     statuses = [s for s, _ in answers]
     assert statuses[:10] == [0xFF00] * 10
     assert statuses[10:] == [STATUS_OUT_OF_RESOURCES]
@@ -437,15 +450,17 @@ def test_association_dropped_mid_query_then_next_one_works(slow_scp: WorklistScp
         assoc.abort()  # drop the association after the first answer
         break
     assert assoc.is_aborted
-    answers = _find(slow_scp.port, _query(Modality="CT", ScheduledStationAETitle="SCANNER1"))
+    answers = find_worklist(
+        slow_scp.port, _query(Modality="CT", ScheduledStationAETitle="SCANNER1")
+    )
     assert len(answers) == 41 and answers[-1][0] == 0x0000
 
 
 def test_handler_failure_answers_c000_and_server_survives() -> None:
     broken = _BrokenStore()
     with WorklistScp(broken) as running:
-        (first,) = _find(running.port, _query())
-        (second,) = _find(running.port, _query())
+        (first,) = find_worklist(running.port, _query())
+        (second,) = find_worklist(running.port, _query())
     broken.close()
     assert first[0] == second[0] == STATUS_PROCESSING_FAILURE
 
@@ -547,14 +562,7 @@ def test_dcmtk_paths_are_not_pynetdicom_apps() -> None:
 def test_benchmark_script_runs_quick() -> None:
     _need_dcmtk()
     repo = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [sys.executable, str(repo / "benchmarks" / "bench_mwl.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "BENCH_QUICK": "1", "PYTHONPATH": str(repo)},
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_benchmark("bench_mwl.py", env={"PYTHONPATH": str(repo)})
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 7  # header + 6 measured rows
     assert "wlmscpfs (DCMTK)" in result.stdout and "segur_ris median" in result.stdout
@@ -586,7 +594,7 @@ def test_concurrent_associations(scp: WorklistScp) -> None:
     def one(n: int) -> list[str]:
         query = _query(Modality="CT")
         query.AccessionNumber = f"HL7{n}"
-        return [ds.AccessionNumber for s, ds in _find(scp.port, query) if s == 0xFF00]
+        return [ds.AccessionNumber for s, ds in find_worklist(scp.port, query) if s == 0xFF00]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(one, range(12)))
@@ -616,36 +624,24 @@ def test_long_answer_is_fragmented_to_the_scu_max_pdu(explicit: bool) -> None:
     syntax = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
     with WorklistStore() as store, WorklistScp(store) as running:
         store.upsert(item)
-        ae = AE(ae_title="TEST_SCU")
-        ae.add_requested_context(MODALITY_WORKLIST_FIND, [syntax])
         sizes: list[int] = []
 
         def received(event: Any) -> None:
             if event.pdu.pdu_type == 0x04:  # P-DATA-TF
                 sizes.append(len(event.pdu.encode()))
 
-        assoc = ae.associate(
-            "127.0.0.1",
-            running.port,
-            ae_title="SEGUR_MWL",
-            max_pdu=4096,  # maximum length of a P-DATA-TF's variable field (PS3.8 D.1)
-            evt_handlers=[(evt.EVT_PDU_RECV, received)],
-        )
-        assert assoc.is_established
-        guard_scu_reactor(assoc)
         query = Dataset()
         query.AdditionalPatientHistory = ""
         query.PatientName = ""
         query.ScheduledProcedureStepSequence = [Dataset()]
         query.ScheduledProcedureStepSequence[0].Modality = "CT"
-        try:
-            answers = [
-                (int(s.Status), ds)
-                for s, ds in assoc.send_c_find(query, MODALITY_WORKLIST_FIND)
-                if s
-            ]
-        finally:
-            assoc.release()
+        answers = find_worklist(
+            running.port,
+            query,
+            syntaxes=[syntax],
+            max_pdu=4096,  # maximum length of a P-DATA-TF's variable field (PS3.8 D.1)
+            evt_handlers=[(evt.EVT_PDU_RECV, received)],
+        )
     assert [status for status, _ in answers] == [0xFF00, 0x0000]
     # 6-byte PDU header + at most 4096; command, 3 data fragments, final status
     assert max(sizes) <= 6 + 4096 and len(sizes) >= 5
@@ -676,12 +672,12 @@ def test_repeated_query_sees_store_changes() -> None:
     query = _query(Modality="MR")
     with WorklistStore() as store, WorklistScp(store) as running:
         store.upsert(item("P1", "DUPONT^JEANNE"))
-        first = _find(running.port, query)
+        first = find_worklist(running.port, query)
         store.upsert(item("P2", "MARTIN^PAUL"))
         store.upsert(item("P1", "DUPONT-DURAND^JEANNE"))  # a change (ORC XO) of P1
-        second = _find(running.port, query)
+        second = find_worklist(running.port, query)
         store.cancel(accession_number="P1")
-        third = _find(running.port, query)
+        third = find_worklist(running.port, query)
         assert len(running._queries) == 1  # one identifier, compiled once
     assert [str(ds.PatientName) for status, ds in first if status == 0xFF00] == ["DUPONT^JEANNE"]
     assert sorted(str(ds.PatientName) for status, ds in second if status == 0xFF00) == [

@@ -62,6 +62,7 @@ from segur_ris.xds import (
     parse_submit_objects,
     resolve_includes,
 )
+from tests.helpers_dmp import sandbox_dmp_client
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE = "https://dmp.example.test/si-dmp-server/v2/services"
@@ -416,23 +417,10 @@ def sandbox_client(
     if not HAS_SANDBOX:
         pytest.skip("segur_ris.sandbox._dmp (DmpSandbox) absent")
     from segur_ris.sandbox import generate_test_pki
-    from segur_ris.sandbox._dmp import DmpSandbox  # type: ignore[import-not-found,unused-ignore]
 
     pki = generate_test_pki(tmp_path_factory.mktemp("tls"))
-    known = (INS_VALUE,)
-    with DmpSandbox(pki, org.ca_cert.read_bytes(), known_ins=known) as sandbox:
-        local = settings.with_endpoints(dmp=sandbox.url)
-        context = VihfContext.for_automate(
-            local, secteur_activite="SA07^1.2.250.1.71.4.2.4", responsible_id="899900063480"
-        )
-        with DmpClient(
-            local,
-            vihf=context,
-            sign_credential=org.sign.credential,
-            client_cert=(org.auth_cli.cert, org.auth_cli.key),
-            ca_bundle=pki.ca_cert,
-        ) as client:
-            yield client
+    with sandbox_dmp_client(pki, org, settings, (INS_VALUE,)) as (client, _, _):
+        yield client
 
 
 def test_sandbox_scenario(sandbox_client: DmpClient, cda: bytes) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from segur_ris import errors
 from segur_ris.errors import InsiFault, InsiTimeout, InvalidMatriculeError, SegurError
+from tests.helpers_bench import run_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,28 +36,12 @@ def test_codes_are_carried_and_shown() -> None:
 
 @pytest.mark.parametrize("script", ["bench_hl7.py", "bench_cri.py", "bench_dmp.py"])
 def test_other_benchmarks_run(ref_dir: Path, script: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "BENCH_QUICK": "1", "SEGUR_RIS_REF": str(ref_dir)},
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_benchmark(script, timeout=300, env={"SEGUR_RIS_REF": str(ref_dir)})
     assert "x" in proc.stdout  # ratios were printed
 
 
 def test_insi_benchmark_runs(ref_dir: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_insi.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "BENCH_QUICK": "1", "SEGUR_RIS_REF": str(ref_dir)},
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_benchmark("bench_insi.py", env={"SEGUR_RIS_REF": str(ref_dir)})
     for task in ("build", "parse"):
         for peer in ("segur_ris", "zeep", "lxml"):
             assert any(line.split()[:2] == [task, peer] for line in proc.stdout.splitlines())

@@ -344,19 +344,7 @@ def test_token_check_callable(pki: TestPki) -> None:
 
 
 def test_send_benchmark_runs() -> None:
-    import os
-    import subprocess
-    import sys
+    from tests.helpers_bench import run_benchmark
 
-    from tests.conftest import REPO_ROOT
-
-    proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_mssante_send.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "BENCH_QUICK": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_benchmark("bench_mssante_send.py")
     assert "x\n" in proc.stdout and "acks/s" in proc.stdout

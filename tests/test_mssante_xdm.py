@@ -5,14 +5,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import os
 import re
 import struct
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,10 +18,10 @@ from lxml import etree
 from segur_ris.errors import XdmError
 from segur_ris.mssante import XdmDocument, build_xdm, read_xdm, xdm_document_from_cda
 from segur_ris.xds import Code, SubmissionSet
-from tests.conftest import REPO_ROOT, ref_file
+from tests.helpers_bench import run_benchmark
+from tests.helpers_xds import load_schema
 from tests.mssante_a_fixtures import INS, PS, SENDER, WHEN, cda_n1, cda_n3, other_patient_cda
 
-SCHEMA = "dmp/ihe-iti/schema"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 NS = {"rim": RIM, "lcm": "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"}
 NAMES = [
@@ -36,23 +32,9 @@ NAMES = [
 ]
 
 
-class _OfflineXml(etree.Resolver):
-    def __init__(self, local: Path) -> None:
-        super().__init__()
-        self.local = local
-
-    def resolve(self, system_url: str, public_id: str, context: Any = None) -> Any:
-        if system_url == "http://www.w3.org/2001/xml.xsd":
-            return self.resolve_filename(str(self.local), context)  # type: ignore[attr-defined]
-        return None
-
-
 @pytest.fixture(scope="module")
 def lcm_schema(ref_dir: Path) -> etree.XMLSchema:
-    xml_xsd = ref_file(ref_dir, f"{SCHEMA}/www.w3.org/2001/xml.xsd")
-    parser = etree.XMLParser(no_network=True)
-    parser.resolvers.add(_OfflineXml(xml_xsd))
-    return etree.XMLSchema(etree.parse(str(ref_file(ref_dir, f"{SCHEMA}/ebRS/lcm.xsd")), parser))
+    return load_schema(ref_dir, "ebRS/lcm.xsd")
 
 
 @pytest.fixture(scope="module")
@@ -364,13 +346,5 @@ def test_mutated_packages_fail_typed(edits: list[tuple[int, int]], keep: int) ->
 
 def test_benchmark_runs() -> None:
     """``benchmarks/bench_mssante.py`` keeps running (one iteration)."""
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_mssante.py")],
-        env={**os.environ, "BENCH_QUICK": "1"},
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_benchmark("bench_mssante.py", timeout=100)
     assert "XDM CR-IMG N1 build+read" in result.stdout and "parse DSN" in result.stdout

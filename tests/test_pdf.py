@@ -23,6 +23,7 @@ from segur_ris.errors import PdfError
 from segur_ris.pdf import check_pdfa, ensure_pdfa, render_report_pdf
 from segur_ris.pdf._render import FONT, MODALITY_LABELS, _font_charset, safe_text
 from segur_ris.report import ImagingReport
+from tests.helpers_bench import run_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE: dict[str, Any] = json.loads((REPO / "examples" / "report.json").read_text("utf-8"))
@@ -420,13 +421,5 @@ def test_sdk_does_not_import_reportlab_or_pikepdf() -> None:
 
 
 def test_pdf_benchmark_runs() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_pdf.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "BENCH_QUICK": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_benchmark("bench_pdf.py")
     assert "segur_ris" in proc.stdout and "pikepdf.pdfa.save" in proc.stdout

@@ -74,6 +74,7 @@ from segur_ris.xds import (
     resolve_includes,
 )
 from tests.conftest import ref_file
+from tests.helpers_dmp import signed_associations
 
 SAMPLES = "dmp/dmp-lps-package/DMP_LPS_Exemple_de_messages_1.0.1_1_-_v02.05.00"
 SCHEMAS = "dmp/ihe-iti/schema"
@@ -206,23 +207,7 @@ def _submit(
         class_code=Code("urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1", "URN", "Signature"),
         reference_ids=(),
     )
-    associations = [
-        Association(
-            "a1",
-            ASSOCIATION_HAS_MEMBER,
-            ss.entry_uuid,
-            "Document01",
-            submission_set_status="Original",
-        ),
-        Association(
-            "a2",
-            ASSOCIATION_HAS_MEMBER,
-            ss.entry_uuid,
-            "Signature01",
-            submission_set_status="Original",
-        ),
-        Association("a3", ASSOCIATION_SIGNS, "Signature01", ss.entry_uuid),
-    ]
+    associations = signed_associations(ss.entry_uuid, "Document01")
     if replaces:
         associations.append(Association("a4", ASSOCIATION_RPLC, "Document01", replaces))
     request = ProvideAndRegisterRequest(

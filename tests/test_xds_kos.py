@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -33,7 +32,6 @@ from segur_ris.xds import (
     parse_provide_and_register,
 )
 from segur_ris.xds._kos import FORMAT_KOS, KOS_MIME_TYPE, KOS_TITLE, document_entry_from_kos
-from tests.conftest import ref_file
 from tests.drimbox_fixtures import (
     ACCESSION,
     INS,
@@ -42,11 +40,10 @@ from tests.drimbox_fixtures import (
     STUDY_UID,
     make_study,
 )
+from tests.helpers_xds import load_schema, reconstitute
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = "dmp/ihe-iti/schema"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-XOP = "http://www.w3.org/2004/08/xop/include"
 KOS_UID = "1.2.250.1.999.1.8.2"
 PATIENT = f"{INS}^^^&{INS_OID}&ISO^NH"
 
@@ -77,24 +74,9 @@ SCHEMES = {
 }
 
 
-class _OfflineXml(etree.Resolver):
-    def __init__(self, local: Path) -> None:
-        super().__init__()
-        self.local = local
-
-    def resolve(self, system_url: str, public_id: str, context: Any = None) -> Any:
-        if system_url == "http://www.w3.org/2001/xml.xsd":
-            return self.resolve_filename(str(self.local), context)  # type: ignore[attr-defined]
-        return None
-
-
 @pytest.fixture(scope="module")
 def xds_schema(ref_dir: Path) -> etree.XMLSchema:
-    xml_xsd = ref_file(ref_dir, f"{SCHEMA}/www.w3.org/2001/xml.xsd")
-    parser = etree.XMLParser(no_network=True)
-    parser.resolvers.add(_OfflineXml(xml_xsd))
-    main = ref_file(ref_dir, f"{SCHEMA}/IHE/XDS.b_DocumentRepository.xsd")
-    return etree.XMLSchema(etree.parse(str(main), parser))
+    return load_schema(ref_dir, "IHE/XDS.b_DocumentRepository.xsd")
 
 
 @pytest.fixture(scope="module")
@@ -232,12 +214,7 @@ def test_ebrim_with_xop_include_is_valid(entry: DocumentEntry, xds_schema: etree
     element = build_provide_and_register(
         _submission(entry, PnrDocument(entry.entry_uuid, content_id="kos1@segur-ris"))
     )
-    copy = etree.fromstring(etree.tostring(element))
-    for include in copy.iter(f"{{{XOP}}}Include"):
-        parent = include.getparent()
-        assert parent is not None
-        parent.remove(include)
-        parent.text = base64.b64encode(b"DICM").decode()
+    copy = reconstitute(element, b"DICM")
     assert xds_schema.validate(copy), xds_schema.error_log
 
 

@@ -3,7 +3,6 @@ serialised, DocumentEntry derivation from CR-IMG documents, shipped value sets v
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import email
 import email.policy
@@ -70,15 +69,14 @@ from segur_ris.xds import (
     xds_time,
 )
 from tests.conftest import REPO_ROOT, ref_file
+from tests.helpers_xds import XOP, load_schema, reconstitute
 
 pytestmark = pytest.mark.refdata
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-XOP = "http://www.w3.org/2004/08/xop/include"
 SAMPLES = "dmp/dmp-lps-package/DMP_LPS_Exemple_de_messages_1.0.1_1_-_v02.05.00"
 KIT = "dmp/dmp-lps-package/kit-csharp-v2.06.01-templates"
-SCHEMA = "dmp/ihe-iti/schema"
 JDV = "dmp/ansforge-TestContenuCDA-3-0/jeuxDeValeurs"
 TERMINO = "dmp/ans-terminologies-1.12.0"
 EXAMPLES = "dmp/ansforge-TestContenuCDA-3-0/ExemplesCDA"
@@ -88,48 +86,22 @@ INS_TEST = "279035121518989"
 # --- helpers --------------------------------------------------------------------------------
 
 
-class _OfflineXml(etree.Resolver):
-    def __init__(self, local: Path) -> None:
-        super().__init__()
-        self.local = local
-
-    def resolve(self, system_url: str, public_id: str, context: Any = None) -> Any:
-        if system_url == "http://www.w3.org/2001/xml.xsd":
-            return self.resolve_filename(str(self.local), context)  # type: ignore[attr-defined]
-        return None
-
-
 @pytest.fixture(scope="module")
 def schemas(ref_dir: Path) -> dict[str, etree.XMLSchema]:
-    base = ref_dir / SCHEMA
-    ref_file(ref_dir, f"{SCHEMA}/www.w3.org/2001/xml.xsd")
-    loaded = {}
-    for key, path in {
-        "ihe": "IHE/XDS.b_DocumentRepository.xsd",
-        "query": "ebRS/query.xsd",
-        "lcm": "ebRS/lcm.xsd",
-        "rs": "ebRS/rs.xsd",
-    }.items():
-        parser = etree.XMLParser(no_network=True)
-        parser.resolvers.add(_OfflineXml(base / "www.w3.org/2001/xml.xsd"))
-        loaded[key] = etree.XMLSchema(etree.parse(str(base / path), parser))
-    return loaded
+    return {
+        key: load_schema(ref_dir, path)
+        for key, path in {
+            "ihe": "IHE/XDS.b_DocumentRepository.xsd",
+            "query": "ebRS/query.xsd",
+            "lcm": "ebRS/lcm.xsd",
+            "rs": "ebRS/rs.xsd",
+        }.items()
+    }
 
 
 def _valid(schema: etree.XMLSchema, element: etree._Element) -> None:
     document = etree.fromstring(etree.tostring(element))
     assert schema.validate(document), schema.error_log
-
-
-def _reconstitute(element: etree._Element) -> etree._Element:
-    """Replace each xop:Include by base64 (the XOP infoset the XSD describes)."""
-    copy = etree.fromstring(etree.tostring(element))
-    for include in copy.iter(f"{{{XOP}}}Include"):
-        parent = include.getparent()
-        assert parent is not None
-        parent.remove(include)
-        parent.text = base64.b64encode(b"payload").decode()
-    return copy
 
 
 def _body(path: Path) -> etree._Element:
@@ -287,7 +259,7 @@ def test_pnr_sample_round_trip(ref_dir: Path, schemas: dict[str, etree.XMLSchema
     assert original is not None
     assert _canon_list(rebuilt[0]) == _canon_list(original[0])
     assert parse_provide_and_register(rebuilt) == request
-    _valid(schemas["ihe"], _reconstitute(rebuilt))
+    _valid(schemas["ihe"], reconstitute(rebuilt))
 
 
 def test_pnr_inline_mode(schemas: dict[str, etree.XMLSchema]) -> None:
@@ -315,7 +287,7 @@ def test_pnr_inline_mode(schemas: dict[str, etree.XMLSchema]) -> None:
     xop_element = build_provide_and_register(xop)
     include = xop_element.find(f".//{{{XOP}}}Include")
     assert include is not None and include.get("href") == "cid:d1"
-    _valid(schemas["ihe"], _reconstitute(xop_element))
+    _valid(schemas["ihe"], reconstitute(xop_element))
 
 
 def _has_member() -> Any:
@@ -478,7 +450,7 @@ def test_retrieve_response(schemas: dict[str, etree.XMLSchema]) -> None:
         )
     )
     element = build_retrieve_response(response)
-    _valid(schemas["ihe"], _reconstitute(element))
+    _valid(schemas["ihe"], reconstitute(element))
     parsed = parse_retrieve_response(element)
     assert parsed == response
     assert parsed.documents[1].resolve(lambda cid: cid.encode()) == (

@@ -174,21 +174,29 @@ def _name(common_name: str, *more: tuple[x509.ObjectIdentifier, str]) -> x509.Na
     )
 
 
-def _ca_name(common_name: str) -> x509.Name:
+def _ca_name(common_name: str, unofficial: str = _UNOFFICIAL) -> x509.Name:
+    """An IGC Santé-like CA subject; the ``unofficial`` OU marks it as a test imitation."""
     return _name(
         common_name,
         (NameOID.COUNTRY_NAME, "FR"),
         (NameOID.ORGANIZATION_NAME, "ASIP-SANTE"),
         (NameOID.ORGANIZATIONAL_UNIT_NAME, "0002 187512751"),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, _UNOFFICIAL),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, unofficial),
     )
 
 
-def _usage(*, signature: bool, non_repudiation: bool = False, ca: bool = False) -> x509.KeyUsage:
+def _usage(
+    *,
+    signature: bool,
+    non_repudiation: bool = False,
+    ca: bool = False,
+    key_encipherment: bool = False,
+) -> x509.KeyUsage:
+    """Key usage of a test certificate (also used by the sandbox PKIs)."""
     return x509.KeyUsage(
         digital_signature=signature,
         content_commitment=non_repudiation,
-        key_encipherment=False,
+        key_encipherment=key_encipherment,
         data_encipherment=False,
         key_agreement=False,
         key_cert_sign=ca,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
-from segur_ris.errors import CdaError, ConfigError
+from segur_ris.cli._output import add_json_flag, emit_json, read_file, write_atomically
+from segur_ris.errors import CdaError
 
 
 def register(sub: Any) -> None:
@@ -46,32 +44,12 @@ def register(sub: Any) -> None:
     pdf.set_defaults(handler=_pdf)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"fichier illisible: {path}: {exc.strerror}") from None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` only as a whole (temporary file, then rename)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _build(args: argparse.Namespace) -> int:
     from segur_ris.cda import build_cda_n1, build_cda_n3
     from segur_ris.report import ImagingReport
 
     try:
-        data = json.loads(_read(args.report))
+        data = json.loads(read_file(args.report))
     except json.JSONDecodeError as exc:
         raise CdaError(f"{args.report}: JSON invalide: {exc}") from None
     report = ImagingReport.from_dict(data)
@@ -79,13 +57,13 @@ def _build(args: argparse.Namespace) -> int:
     if args.level == 1:
         from segur_ris.pdf import ensure_pdfa, render_report_pdf
 
-        pdf = ensure_pdfa(_read(args.pdf)) if args.pdf else render_report_pdf(report)
+        pdf = ensure_pdfa(read_file(args.pdf)) if args.pdf else render_report_pdf(report)
         document = build_cda_n1(report, pdf)
     else:
         document = build_cda_n3(report)
-    _write_atomically(args.output, document)  # nothing is written before everything succeeded
+    write_atomically(args.output, document)  # nothing is written before everything succeeded
     if pdf is not None and args.pdf_output:
-        _write_atomically(args.pdf_output, pdf)
+        write_atomically(args.pdf_output, pdf)
     print(f"{args.output}: CDA CR-IMG niveau {args.level}, {len(document)} octets")
     return 0
 
@@ -93,7 +71,7 @@ def _build(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from segur_ris.cda import CdaValidator
 
-    report = CdaValidator(args.kit).validate(_read(args.cda))
+    report = CdaValidator(args.kit).validate(read_file(args.cda))
     if args.json:
         emit_json(report.as_dict())
     else:
@@ -125,7 +103,7 @@ def _summary(data: bytes) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    summary = _summary(_read(args.cda))
+    summary = _summary(read_file(args.cda))
     if args.json:
         emit_json(summary)
     else:
@@ -137,9 +115,9 @@ def _show(args: argparse.Namespace) -> int:
 def _pdf(args: argparse.Namespace) -> int:
     from segur_ris.cda import read_cda
 
-    doc = read_cda(_read(args.cda))
+    doc = read_cda(read_file(args.cda))
     if not doc.pdf:
         raise CdaError(f"{args.cda}: pas de PDF (document de niveau {doc.level})")
-    _write_atomically(args.output, doc.pdf)
+    write_atomically(args.output, doc.pdf)
     print(f"{args.output}: {len(doc.pdf)} octets")
     return 0

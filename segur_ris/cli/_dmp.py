@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
+from segur_ris.cli._output import add_json_flag, emit_json, read_file
 from segur_ris.errors import ConfigError
 
 _SECTEUR = "SA07^1.2.250.1.71.4.2.4"
@@ -73,13 +73,6 @@ def register(sub: Any) -> None:
     exists.set_defaults(handler=_exists)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"fichier illisible: {path}: {exc.strerror}") from None
-
-
 @contextlib.contextmanager
 def _client(args: argparse.Namespace) -> Iterator[Any]:
     from segur_ris.config import load_settings
@@ -99,8 +92,8 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         if not (args.cert and args.key and args.sign_p12):
             raise ConfigError(f"--env {args.env} demande --cert, --key et --sign-p12")
         settings = load_settings(args.config, env=args.env)
-        password = _read(args.sign_password_file).strip() if args.sign_password_file else None
-        sign = load_pkcs12(_read(args.sign_p12), password)
+        password = read_file(args.sign_password_file).strip() if args.sign_password_file else None
+        sign = load_pkcs12(read_file(args.sign_p12), password)
         with DmpClient(
             settings,
             vihf=context(settings),
@@ -151,7 +144,7 @@ def _entry_dict(entry: Any) -> dict[str, Any]:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    cda = _read(args.cda)
+    cda = read_file(args.cda)
     with _client(args) as client:
         result = client.submit(
             cda,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
+from segur_ris.cli._output import add_json_flag, emit_json, read_file, write_atomically
 from segur_ris.errors import ConfigError, KosError
 
 #: Files larger than this are not read as DICOM headers when scanning a folder.
@@ -52,29 +50,6 @@ def register(sub: Any) -> None:
     show.set_defaults(handler=_show)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"fichier illisible: {path}: {exc.strerror}") from None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` only as a whole (temporary file, then rename)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"écriture impossible dans {directory}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _datasets(folder: Path) -> list[Any]:
     """The headers of every DICOM Part 10 file under ``folder`` (other files are skipped)."""
     from pydicom import dcmread
@@ -108,7 +83,7 @@ def _build(args: argparse.Namespace) -> int:
 
     if args.study_json is not None:
         try:
-            data = json.loads(_read(args.study_json))
+            data = json.loads(read_file(args.study_json))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise KosError(f"{args.study_json}: JSON invalide: {exc}", code="json") from None
         if isinstance(data, dict):
@@ -135,7 +110,7 @@ def _build(args: argparse.Namespace) -> int:
             placer_order_issuer=args.placer_issuer or "",
         )
     kos = build_kos(study, sop_instance_uid=args.sop_instance_uid, description=args.description)
-    _write_atomically(args.output, kos)
+    write_atomically(args.output, kos)
     manifest = read_kos(kos)
     if args.json:
         emit_json(
@@ -158,7 +133,7 @@ def _build(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from segur_ris.dicom._kos import read_kos, study_to_dict
 
-    manifest = read_kos(_read(args.kos))
+    manifest = read_kos(read_file(args.kos))
     study = manifest.study
     if args.json:
         emit_json(
@@ -201,10 +176,10 @@ def _xds(args: argparse.Namespace) -> int:
     report_entry = None
     if args.cda is not None:
         report_entry = document_entry_from_cda(
-            _read(args.cda), environment_ins_oid=args.ins_oid or None
+            read_file(args.cda), environment_ins_oid=args.ins_oid or None
         )
     entry = document_entry_from_kos(
-        _read(args.kos), environment_ins_oid=args.ins_oid or None, report_entry=report_entry
+        read_file(args.kos), environment_ins_oid=args.ins_oid or None, report_entry=report_entry
     )
     emit_json(dataclasses.asdict(entry))
     return 0

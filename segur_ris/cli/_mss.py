@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
+from segur_ris.cli._output import add_json_flag, emit_json, read_file
 from segur_ris.errors import ConfigError, MssanteAddressError, MssanteMailError
 
 _SANDBOX_SENDER = "ris@imagerie-sandbox.mssante.fr"
@@ -79,13 +79,6 @@ def register(sub: Any) -> None:
     acks.set_defaults(handler=_acks)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"fichier illisible: {path}: {exc.strerror}") from None
-
-
 def _host_port(value: str, default: int) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep:
@@ -122,7 +115,7 @@ def _session(args: argparse.Namespace, *, known_ins: tuple[str, ...] = ()) -> It
                 raise ConfigError(f"variable d'environnement {args.token_env} vide ou absente")
             auth = XOAuth2(args.sender, token)
         elif args.token_file is not None:
-            token = _read(args.token_file).decode("utf-8", "replace").strip()
+            token = read_file(args.token_file).decode("utf-8", "replace").strip()
             auth = XOAuth2(args.sender, token)
         elif args.cert is not None and args.key is not None:
             auth = CertificateAuth(args.sender)
@@ -212,11 +205,11 @@ def _documents(args: argparse.Namespace) -> tuple[list[Any], Any]:
         raise MssanteMailError("donner un --pdf par CDA, dans le même ordre", code="pdf")
     documents, first = [], None
     for index, path in enumerate(args.cda):
-        data = _read(path)
+        data = read_file(path)
         parsed = read_cda(data)
         first = first or parsed
         if args.pdf:
-            pdf = _read(args.pdf[index])
+            pdf = read_file(args.pdf[index])
         elif parsed.pdf:
             pdf = parsed.pdf  # N1: the PDF/A embedded in the CDA
         else:
@@ -320,7 +313,7 @@ def _send(args: argparse.Namespace) -> int:
 def _acks(args: argparse.Namespace) -> int:
     original = None
     if args.hl7 is not None:
-        original = _read(args.hl7)
+        original = read_file(args.hl7)
     with _session(args) as session:
         if session.imap is None:
             raise ConfigError("--imap est nécessaire pour lire les accusés")

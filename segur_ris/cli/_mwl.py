@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
+from segur_ris.cli._output import add_json_flag, emit_json, read_file
 from segur_ris.errors import ConfigError, SegurError
 
 
@@ -88,13 +88,6 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: illisible ({exc.strerror})") from None
-
-
 def _describe(change: Any) -> dict[str, str]:
     item = change.item
     return {
@@ -116,7 +109,7 @@ def _add(args: argparse.Namespace) -> int:
     results: list[dict[str, str]] = []
     with WorklistStore(args.db) as store:
         for path in args.orders:
-            for change in store.apply_message(_read(path), settings):
+            for change in store.apply_message(read_file(path), settings):
                 results.append({"file": str(path), **_describe(change)})
         total = len(store)
     if args.json:
@@ -148,7 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{args.from_hl7}: dossier introuvable")
             for path in sorted(args.from_hl7.glob("*.hl7")):
                 try:
-                    store.apply_message(_read(path), settings)
+                    store.apply_message(read_file(path), settings)
                 except SegurError as exc:  # one bad order must not stop the others
                     print(f"{path}: ignoré: {exc}", file=sys.stderr)
         stop = threading.Event()

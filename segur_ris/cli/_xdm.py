@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
+from segur_ris.cli._output import add_json_flag, emit_json, read_file, write_atomically
 from segur_ris.errors import ConfigError
 
 _DEFAULT_SENDER = "ris@imagerie-sandbox.mssante.fr"
@@ -39,30 +37,6 @@ def register(sub: Any) -> None:
     read.add_argument("--extract", type=Path, help="write the documents into this directory")
     add_json_flag(read)
     read.set_defaults(handler=_read_command)
-
-
-def read_file(path: Path) -> bytes:
-    """The bytes of ``path``; :class:`ConfigError` when unreadable."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"fichier illisible: {path}: {exc.strerror}") from None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file (never a partial file)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
-    except OSError as exc:
-        raise ConfigError(f"écriture impossible dans {directory}: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from segur_ris.errors import MssanteAckError, MssanteTransportError
+from segur_ris.errors import MssanteAckError
+from segur_ris.mssante._session import TlsSession, io_failure, tls_failure
 from segur_ris.mssante._smtp import (
     CertificateAuth,
     MssAuth,
@@ -100,7 +100,7 @@ def _text(data: Any) -> str:
     return str(data)
 
 
-class ImapClient:
+class ImapClient(TlsSession):
     """IMAP client of one MSSanté mailbox (``INBOX`` by default) over STARTTLS.
 
     ``context`` is a ready :class:`ssl.SSLContext`; otherwise one is built by
@@ -121,25 +121,19 @@ class ImapClient:
         timeout: float = 30.0,
         mailbox: str = "INBOX",
     ) -> None:
-        if context is None:
-            from segur_ris.tls import client_context
-
-            context = client_context(
-                trust=trust, cert_file=cert_file, key_file=key_file, credential=credential
-            )
-        self.host = host
-        self.port = port
-        self.auth = auth
-        self.timeout = timeout
+        super().__init__(
+            host,
+            port,
+            auth=auth,
+            context=context,
+            trust=trust,
+            cert_file=cert_file,
+            key_file=key_file,
+            credential=credential,
+            timeout=timeout,
+        )
         self.mailbox = mailbox
-        self._context = context
         self._imap: imaplib.IMAP4 | None = None
-
-    def __repr__(self) -> str:
-        return f"ImapClient({self.host!r}, {self.port}, auth={type(self.auth).__name__})"
-
-    def _error(self, message: str, code: str) -> MssanteTransportError:
-        return MssanteTransportError(f"{self.host}:{self.port}: {message}", code=code)
 
     def connect(self) -> None:
         """Connect, STARTTLS (mandatory), authenticate and select the mailbox."""
@@ -172,20 +166,14 @@ class ImapClient:
             typ, data = imap.select(self.mailbox)
             if typ != "OK":
                 raise self._error(f"boîte {self.mailbox!r} inaccessible: {_text(data)}", "select")
-        except ssl.SSLCertVerificationError as exc:
-            raise self._error(
-                f"certificat du serveur refusé: {exc.verify_message}", "tls_certificate"
-            ) from None
-        except ssl.SSLError as exc:
-            raise self._error(f"négociation TLS échouée ({exc.reason})", "tls") from None
-        except TimeoutError:
-            raise self._error("délai dépassé", "timeout") from None
+        except (ssl.SSLError, TimeoutError) as exc:
+            raise self._error(*tls_failure(exc)) from None
         except imaplib.IMAP4.abort as exc:
             raise self._error(f"connexion interrompue: {exc}", "abort") from None
         except imaplib.IMAP4.error as exc:  # e.g. STARTTLS answered NO
             raise self._error(f"échange refusé: {str(exc)[:200]}", "imap") from None
         except OSError as exc:
-            raise self._error(f"échange interrompu ({exc.__class__.__name__})", "io") from None
+            raise self._error(*io_failure(exc)) from None
 
     def _authenticate(self, imap: imaplib.IMAP4) -> None:
         auth = self.auth
@@ -237,7 +225,7 @@ class ImapClient:
             raise self._error(f"UID {command} refusé: {exc}", "imap") from None
         except OSError as exc:
             self._drop()
-            raise self._error(f"échange interrompu ({exc.__class__.__name__})", "io") from None
+            raise self._error(*io_failure(exc)) from None
         if typ != "OK":
             raise self._error(f"UID {command} refusé: {_text(data)}", "imap")
         return list(data)
@@ -308,18 +296,6 @@ class ImapClient:
         except (imaplib.IMAP4.error, OSError):
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 imap.shutdown()
-
-    def __enter__(self) -> Self:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _once(value: bytes) -> Callable[[bytes], bytes]:

@@ -33,10 +33,11 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
 
 from segur_ris.errors import ConfigError, MssanteSizeError, MssanteTransportError
+from segur_ris.mssante._session import TlsSession, io_failure, tls_failure
 
 if TYPE_CHECKING:
     from segur_ris.certificates import Credential
@@ -279,7 +280,7 @@ def _reply_text(text: bytes | str) -> str:
 # --- transport ------------------------------------------------------------------------------
 
 
-class SmtpTransport:
+class SmtpTransport(TlsSession):
     """SMTP submission over STARTTLS to an MSSanté operator (or the sandbox).
 
     ``context`` is a ready :class:`ssl.SSLContext`; otherwise one is built with
@@ -304,24 +305,21 @@ class SmtpTransport:
         local_hostname: str | None = None,
         patient_max_size: int = PATIENT_MAX_SIZE,
     ) -> None:
-        if context is None:
-            from segur_ris.tls import client_context
-
-            context = client_context(
-                trust=trust, cert_file=cert_file, key_file=key_file, credential=credential
-            )
-        self.host = host
-        self.port = port
-        self.auth = auth
-        self.timeout = timeout
+        super().__init__(
+            host,
+            port,
+            auth=auth,
+            context=context,
+            trust=trust,
+            cert_file=cert_file,
+            key_file=key_file,
+            credential=credential,
+            timeout=timeout,
+        )
         self.patient_max_size = patient_max_size
-        self._context = context
         self._local_hostname = local_hostname or "segur-ris.localdomain"
         self._smtp: smtplib.SMTP | None = None
         self._extensions: dict[str, str] = {}
-
-    def __repr__(self) -> str:
-        return f"SmtpTransport({self.host!r}, {self.port}, auth={type(self.auth).__name__})"
 
     @property
     def extensions(self) -> Mapping[str, str]:
@@ -374,20 +372,14 @@ class SmtpTransport:
                 raise self._error(f"EHLO refusé: {_reply_text(text)}", str(code))
             self._extensions = parse_ehlo(text.decode("utf-8", "replace"))
             self._authenticate(smtp)
-        except ssl.SSLCertVerificationError as exc:
-            raise self._error(
-                f"certificat du serveur refusé: {exc.verify_message}", "tls_certificate"
-            ) from None
-        except ssl.SSLError as exc:
-            raise self._error(f"négociation TLS échouée ({exc.reason})", "tls") from None
-        except TimeoutError:
-            raise self._error("délai dépassé", "timeout") from None
+        except (ssl.SSLError, TimeoutError) as exc:
+            raise self._error(*tls_failure(exc)) from None
         except smtplib.SMTPServerDisconnected:
             raise self._error("connexion fermée par le serveur", "disconnected") from None
         except smtplib.SMTPException as exc:
             raise self._error(f"échange refusé ({exc.__class__.__name__})", "smtp") from None
         except OSError as exc:
-            raise self._error(f"échange interrompu ({exc.__class__.__name__})", "io") from None
+            raise self._error(*io_failure(exc)) from None
 
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
         mechanisms = set(self._extensions.get("auth", "").upper().split())
@@ -550,15 +542,3 @@ class SmtpTransport:
             pass
         finally:
             smtp.close()
-
-    def __enter__(self) -> Self:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

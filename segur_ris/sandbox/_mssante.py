@@ -236,6 +236,19 @@ class MssanteSandboxCore:
         ]
         out: list[SandboxDelivery] = []
         too_big = len(submission.data) > self.patient_max_size
+
+        def dsn(rcpt: str, action: str, status: str, diagnostic: str) -> SandboxDelivery:
+            report = build_dsn(
+                submission.data,
+                reporting_mta=_REPORTING_MTA,
+                recipient=rcpt,
+                action=action,
+                status=status,
+                diagnostic=diagnostic,
+                envelope_id=submission.envelope_id,
+            )
+            return SandboxDelivery(submission.mail_from, report, "dsn")
+
         for rcpt in submission.recipients:
             notify = submission.notify.get(rcpt, ())
             patient = self.is_patient(rcpt)
@@ -244,21 +257,7 @@ class MssanteSandboxCore:
             if not status:
                 out.append(SandboxDelivery(rcpt, submission.data, "mail"))
                 if "SUCCESS" in notify:
-                    out.append(
-                        SandboxDelivery(
-                            submission.mail_from,
-                            build_dsn(
-                                submission.data,
-                                reporting_mta=_REPORTING_MTA,
-                                recipient=rcpt,
-                                action="delivered",
-                                status="2.0.0",
-                                diagnostic="250 2.0.0 " + _reason("2.0.0"),
-                                envelope_id=submission.envelope_id,
-                            ),
-                            "dsn",
-                        )
-                    )
+                    out.append(dsn(rcpt, "delivered", "2.0.0", "250 2.0.0 " + _reason("2.0.0")))
                 disposition = (
                     "processed"
                     if self.is_patient(rcpt)
@@ -275,22 +274,8 @@ class MssanteSandboxCore:
                     )
                     out.extend(SandboxDelivery(a, mdn, "mdn") for a in dnt)
             elif "NEVER" not in notify:
-                out.append(
-                    SandboxDelivery(
-                        submission.mail_from,
-                        build_dsn(
-                            submission.data,
-                            reporting_mta=_REPORTING_MTA,
-                            recipient=rcpt,
-                            action="failed",
-                            status=status,
-                            diagnostic=("550 " if status == "5.1.1" else "552 ")
-                            + f"{status} {_reason(status)}",
-                            envelope_id=submission.envelope_id,
-                        ),
-                        "dsn",
-                    )
-                )
+                code = "550" if status == "5.1.1" else "552"
+                out.append(dsn(rcpt, "failed", status, f"{code} {status} {_reason(status)}"))
         return out
 
 

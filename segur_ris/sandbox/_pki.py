@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from segur_ris._files import write_private
+from segur_ris.certificates._testpki import _usage
 from segur_ris.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -94,17 +95,7 @@ def _name(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
 
 def _key_usage(key: _PrivateKey, *, ca: bool) -> x509.KeyUsage:
     rsa_key = isinstance(key, rsa.RSAPrivateKey)
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=rsa_key and not ca,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return _usage(signature=True, ca=ca, key_encipherment=rsa_key and not ca)
 
 
 def _builder(

@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from segur_ris._files import write_private
 from segur_ris.certificates import Credential
+from segur_ris.certificates._testpki import _ca_name, _name, _usage
 from segur_ris.sandbox._pki import _write_key
 
 __all__ = [
@@ -78,20 +79,6 @@ class OrgPki:
         return f"OrgPki(ca_cert={str(self.ca_cert)!r}, structure_id={self.structure_id!r})"
 
 
-def _usage(*, digital_signature: bool, non_repudiation: bool, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=non_repudiation,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def generate_org_pki(
     directory: str | os.PathLike[str],
     *,
@@ -115,17 +102,7 @@ def generate_org_pki(
     end = start + dt.timedelta(days=days)
 
     ca_key = _rsa_key(0)
-    ca_name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ASIP-SANTE"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "0002 187512751"),
-            x509.NameAttribute(
-                NameOID.ORGANIZATIONAL_UNIT_NAME, "IGC-SANTE TEST (SANDBOX SEGUR_RIS, NON OFFICIEL)"
-            ),
-            x509.NameAttribute(NameOID.COMMON_NAME, ORG_CA_COMMON_NAME),
-        ]
-    )
+    ca_name = _ca_name(ORG_CA_COMMON_NAME, "IGC-SANTE TEST (SANDBOX SEGUR_RIS, NON OFFICIEL)")
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -135,9 +112,7 @@ def generate_org_pki(
         .not_valid_before(start)
         .not_valid_after(end + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            _usage(digital_signature=True, non_repudiation=False, ca=True), critical=True
-        )
+        .add_extension(_usage(signature=True, ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -149,14 +124,12 @@ def generate_org_pki(
         slot: int, label: str, usage: x509.KeyUsage, eku: x509.ObjectIdentifier
     ) -> OrgPkiEntry:
         key = _rsa_key(slot)
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-                x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, region),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, structure_name),
-                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, structure_id),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"SEGUR-RIS SANDBOX {label}"),
-            ]
+        subject = _name(
+            f"SEGUR-RIS SANDBOX {label}",
+            (NameOID.COUNTRY_NAME, "FR"),
+            (NameOID.STATE_OR_PROVINCE_NAME, region),
+            (NameOID.ORGANIZATION_NAME, structure_name),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, structure_id),
         )
         cert = (
             x509.CertificateBuilder()
@@ -195,13 +168,13 @@ def generate_org_pki(
     auth_cli = issue(
         1,
         "AUTH_CLI",
-        _usage(digital_signature=True, non_repudiation=False, ca=False),
+        _usage(signature=True),
         ExtendedKeyUsageOID.CLIENT_AUTH,
     )
     sign = issue(
         2,
         "SIGN",
-        _usage(digital_signature=True, non_repudiation=True, ca=False),
+        _usage(signature=True, non_repudiation=True),
         ExtendedKeyUsageOID.EMAIL_PROTECTION,
     )
     return OrgPki(

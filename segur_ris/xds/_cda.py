@@ -42,6 +42,7 @@ from segur_ris.xds._valuesets import (
     J60_FORMAT_CODE,
     J231_REFERENCE_ID_TYPE,
     MODALITY,
+    ValueSet,
 )
 
 __all__ = [
@@ -137,12 +138,23 @@ def _practice_setting_from_xml(root: etree._Element) -> Code | None:
 
 def _patient_id(doc: CdaDocument, environment_ins_oid: str | InsOids | None) -> str:
     patient = doc.patient
-    if not patient.ins or not patient.ins_oid:
-        raise XdsMetadataError(
-            "patientId: le document n'a pas d'INS (recordTarget/patientRole/id)",
-            field="patientId",
-        )
-    oid = patient.ins_oid
+    return xds_patient_id(
+        patient.ins,
+        patient.ins_oid,
+        environment_ins_oid,
+        source="document",
+        where="recordTarget/patientRole/id",
+    )
+
+
+def xds_patient_id(
+    ins: str, oid: str, environment_ins_oid: str | InsOids | None, *, source: str, where: str
+) -> str:
+    """``<INS>^^^&<OID>&ISO^NH`` with the target environment's OID (same kind of INS) in place
+    of ``oid``; the INS is checked. ``source`` names it in messages (``document``, ``KOS``),
+    ``where`` the place of the INS in it. Shared by the CR and KOS DocumentEntries."""
+    if not ins or not oid:
+        raise XdsMetadataError(f"patientId: le {source} n'a pas d'INS ({where})", field="patientId")
     if isinstance(environment_ins_oid, InsOids):  # the environment's OID for this kind of INS
         environment_ins_oid = environment_ins_oid.for_kind("NIA" if oid == OID_INS_NIA else "NIR")
     if environment_ins_oid and environment_ins_oid != oid:
@@ -150,20 +162,55 @@ def _patient_id(doc: CdaDocument, environment_ins_oid: str | InsOids | None) -> 
         if not same_kind:
             raise XdsMetadataError(
                 f"patientId: OID d'environnement {environment_ins_oid} incompatible avec "
-                f"l'INS du document ({oid})",
+                f"l'INS du {source} ({oid})",
                 field="patientId",
                 value=environment_ins_oid,
             )
         oid = environment_ins_oid
     try:
-        Ins.parse(patient.ins, oid)
+        Ins.parse(ins, oid)
     except InvalidMatriculeError as exc:
         raise XdsMetadataError(
-            f"patientId: INS {patient.ins!r} invalide ({exc.message})",
+            f"patientId: INS {ins!r} invalide ({exc.message})",
             field="patientId",
-            value=patient.ins,
+            value=ins,
         ) from None
-    return f"{patient.ins}^^^&{oid}&ISO^NH"
+    return f"{ins}^^^&{oid}&ISO^NH"
+
+
+def confidentiality_codes(
+    base: str,
+    *,
+    masque_ps: bool,
+    invisible_patient: bool,
+    invisible_representants_legaux: bool,
+) -> tuple[Code, ...]:
+    """The J58 confidentiality codes: ``base`` (HL7 confidentiality) then the DMP visibility
+    flags ``MASQUE_PS``, ``INVISIBLE_PATIENT``, ``INVISIBLE_REPRESENTANTS_LEGAUX`` set."""
+    codes = [
+        J58_CONFIDENTIALITY.require(base, field="confidentialityCode", scheme=_OID_CONFIDENTIALITY)
+    ]
+    for flag, code in (
+        (masque_ps, "MASQUE_PS"),
+        (invisible_patient, "INVISIBLE_PATIENT"),
+        (invisible_representants_legaux, "INVISIBLE_REPRESENTANTS_LEGAUX"),
+    ):
+        if flag:
+            codes.append(
+                J58_CONFIDENTIALITY.require(
+                    code, field="confidentialityCode", scheme=_OID_VISIBILITY
+                )
+            )
+    return tuple(codes)
+
+
+def required_code(
+    value_set: ValueSet, code: Code | ReportCode | None, *, field: str, missing: str
+) -> Code:
+    """``code`` checked against ``value_set``; ``missing`` is the message when it is ``None``."""
+    if code is None:
+        raise XdsMetadataError(missing, field=field, value_set=value_set.name)
+    return value_set.require(code.code, field=field, scheme=_system(code))
 
 
 def _source_patient_info(doc: CdaDocument) -> tuple[str, ...]:
@@ -282,42 +329,23 @@ def document_entry_from_cda(
         FORMAT_N3 if doc.level == 3 else FORMAT_N1, field="formatCode"
     )
 
-    confidentiality = [
-        J58_CONFIDENTIALITY.require(
-            doc.confidentiality or "N", field="confidentialityCode", scheme=_OID_CONFIDENTIALITY
-        )
-    ]
-    for flag, code in (
-        (masque_ps, "MASQUE_PS"),
-        (invisible_patient, "INVISIBLE_PATIENT"),
-        (invisible_representants_legaux, "INVISIBLE_REPRESENTANTS_LEGAUX"),
-    ):
-        if flag:
-            confidentiality.append(
-                J58_CONFIDENTIALITY.require(
-                    code, field="confidentialityCode", scheme=_OID_VISIBILITY
-                )
-            )
-
-    facility: Code | ReportCode | None = facility_type or doc.facility_type
-    if facility is None:
-        raise XdsMetadataError(
-            "healthcareFacilityTypeCode absent (componentOf/…/healthCareFacility/code)",
-            field="healthcareFacilityTypeCode",
-            value_set=J02_FACILITY_TYPE.name,
-        )
-    facility_code = J02_FACILITY_TYPE.require(
-        facility.code, field="healthcareFacilityTypeCode", scheme=_system(facility)
+    confidentiality = confidentiality_codes(
+        doc.confidentiality or "N",
+        masque_ps=masque_ps,
+        invisible_patient=invisible_patient,
+        invisible_representants_legaux=invisible_representants_legaux,
     )
-    setting = practice_setting or (_practice_setting_from_xml(root) if root is not None else None)
-    if setting is None:
-        raise XdsMetadataError(
-            "practiceSettingCode absent (standardIndustryClassCode ou paramètre)",
-            field="practiceSettingCode",
-            value_set=J04_PRACTICE_SETTING.name,
-        )
-    setting_code = J04_PRACTICE_SETTING.require(
-        setting.code, field="practiceSettingCode", scheme=_system(setting)
+    facility_code = required_code(
+        J02_FACILITY_TYPE,
+        facility_type or doc.facility_type,
+        field="healthcareFacilityTypeCode",
+        missing="healthcareFacilityTypeCode absent (componentOf/…/healthCareFacility/code)",
+    )
+    setting_code = required_code(
+        J04_PRACTICE_SETTING,
+        practice_setting or (_practice_setting_from_xml(root) if root is not None else None),
+        field="practiceSettingCode",
+        missing="practiceSettingCode absent (standardIndustryClassCode ou paramètre)",
     )
 
     patient = doc.patient
@@ -339,7 +367,7 @@ def document_entry_from_cda(
         class_code=class_code,
         type_code=Code(type_code.code, type_code.scheme, doc.code.display or type_code.display),
         format_code=format_code,
-        confidentiality_codes=tuple(confidentiality),
+        confidentiality_codes=confidentiality,
         healthcare_facility_type_code=facility_code,
         practice_setting_code=setting_code,
         event_codes=_event_codes(doc),

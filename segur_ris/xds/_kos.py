@@ -21,15 +21,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from segur_ris.codes import OID_INS_NIA
 from segur_ris.config import InsOids
-from segur_ris.errors import InvalidMatriculeError
 from segur_ris.report import OID_DICOM_MODALITY, OID_SNOMED_CT
 from segur_ris.xds._cda import (
     REFERENCE_ACCESSION,
     REFERENCE_ORDER,
     REFERENCE_STUDY_INSTANCE_UID,
+    _escape,
+    confidentiality_codes,
     reference_id,
+    required_code,
+    xds_patient_id,
 )
 from segur_ris.xds._model import Author, Code, DocumentEntry, XdsMetadataError, xds_time
 from segur_ris.xds._valuesets import (
@@ -37,7 +39,6 @@ from segur_ris.xds._valuesets import (
     J04_PRACTICE_SETTING,
     J07_TYPE_CODE,
     J57_CLASS_CODE,
-    J58_CONFIDENTIALITY,
     J60_FORMAT_CODE,
     MODALITY,
 )
@@ -60,21 +61,9 @@ KOS_TYPE_CODE = "IMG-KOS"
 KOS_CLASS_CODE = "31"
 #: DocumentEntry title of the ANS sample.
 KOS_TITLE = "Reference d'Objets d'un Examen d'Imagerie"
-_OID_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
-_OID_VISIBILITY = "1.2.250.1.213.1.1.4.13"
 _PARIS = ZoneInfo("Europe/Paris")
 #: SNOMED CT, and the CI-SIS region system of the ANS DRIMbox sample.
 _REGION_SCHEMES = frozenset({OID_SNOMED_CT, "1.2.250.1.213.2.5"})
-
-
-def _escape(value: str) -> str:
-    return (
-        value.replace("\\", "\\E\\")
-        .replace("|", "\\F\\")
-        .replace("^", "\\S\\")
-        .replace("&", "\\T\\")
-        .replace("~", "\\R\\")
-    )
 
 
 def _dicom_time(date: str, time: str) -> str:
@@ -95,35 +84,14 @@ def _dicom_time(date: str, time: str) -> str:
 
 
 def _patient_id(manifest: KosManifest, environment_ins_oid: str | InsOids | None) -> str:
-    from segur_ris.ins import Ins
-
     study = manifest.study
-    if not study.ins or not study.ins_oid:
-        raise XdsMetadataError(
-            "patientId: le KOS n'a pas d'INS (PatientID + IssuerOfPatientIDQualifiersSequence)",
-            field="patientId",
-        )
-    oid = study.ins_oid
-    if isinstance(environment_ins_oid, InsOids):
-        environment_ins_oid = environment_ins_oid.for_kind("NIA" if oid == OID_INS_NIA else "NIR")
-    if environment_ins_oid and environment_ins_oid != oid:
-        if (oid == OID_INS_NIA) != (environment_ins_oid == OID_INS_NIA):
-            raise XdsMetadataError(
-                f"patientId: OID d'environnement {environment_ins_oid} incompatible avec "
-                f"l'INS du KOS ({oid})",
-                field="patientId",
-                value=environment_ins_oid,
-            )
-        oid = environment_ins_oid
-    try:
-        Ins.parse(study.ins, oid)
-    except InvalidMatriculeError as exc:
-        raise XdsMetadataError(
-            f"patientId: INS {study.ins!r} invalide ({exc.message})",
-            field="patientId",
-            value=study.ins,
-        ) from None
-    return f"{study.ins}^^^&{oid}&ISO^NH"
+    return xds_patient_id(
+        study.ins,
+        study.ins_oid,
+        environment_ins_oid,
+        source="KOS",
+        where="PatientID + IssuerOfPatientIDQualifiersSequence",
+    )
 
 
 def _reference_ids(manifest: KosManifest) -> tuple[str, ...]:
@@ -221,47 +189,29 @@ def document_entry_from_kos(
     class_code = J57_CLASS_CODE.require(KOS_CLASS_CODE, field="classCode")
     type_code = J07_TYPE_CODE.require(KOS_TYPE_CODE, field="typeCode")
     format_code = J60_FORMAT_CODE.require(FORMAT_KOS, field="formatCode")
-    confidentiality = [
-        J58_CONFIDENTIALITY.require("N", field="confidentialityCode", scheme=_OID_CONFIDENTIALITY)
-    ]
-    for flag, code in (
-        (masque_ps, "MASQUE_PS"),
-        (invisible_patient, "INVISIBLE_PATIENT"),
-        (invisible_representants_legaux, "INVISIBLE_REPRESENTANTS_LEGAUX"),
-    ):
-        if flag:
-            confidentiality.append(
-                J58_CONFIDENTIALITY.require(
-                    code, field="confidentialityCode", scheme=_OID_VISIBILITY
-                )
-            )
+    confidentiality = confidentiality_codes(
+        "N",
+        masque_ps=masque_ps,
+        invisible_patient=invisible_patient,
+        invisible_representants_legaux=invisible_representants_legaux,
+    )
 
     patient_id = _patient_id(manifest, environment_ins_oid)
     reference_ids = _reference_ids(manifest)
     if report_entry is not None:
         _check_report(report_entry, patient_id, reference_ids)
 
-    facility = facility_type or (
-        report_entry.healthcare_facility_type_code if report_entry else None
+    facility = required_code(
+        J02_FACILITY_TYPE,
+        facility_type or (report_entry.healthcare_facility_type_code if report_entry else None),
+        field="healthcareFacilityTypeCode",
+        missing="healthcareFacilityTypeCode absent (paramètre ou compte rendu)",
     )
-    if facility is None:
-        raise XdsMetadataError(
-            "healthcareFacilityTypeCode absent (paramètre ou compte rendu)",
-            field="healthcareFacilityTypeCode",
-            value_set=J02_FACILITY_TYPE.name,
-        )
-    facility = J02_FACILITY_TYPE.require(
-        facility.code, field="healthcareFacilityTypeCode", scheme=facility.scheme or None
-    )
-    setting = practice_setting or (report_entry.practice_setting_code if report_entry else None)
-    if setting is None:
-        raise XdsMetadataError(
-            "practiceSettingCode absent (paramètre ou compte rendu)",
-            field="practiceSettingCode",
-            value_set=J04_PRACTICE_SETTING.name,
-        )
-    setting = J04_PRACTICE_SETTING.require(
-        setting.code, field="practiceSettingCode", scheme=setting.scheme or None
+    setting = required_code(
+        J04_PRACTICE_SETTING,
+        practice_setting or (report_entry.practice_setting_code if report_entry else None),
+        field="practiceSettingCode",
+        missing="practiceSettingCode absent (paramètre ou compte rendu)",
     )
     entry_authors = tuple(authors) or (report_entry.authors if report_entry else ())
     if not entry_authors:
@@ -311,7 +261,7 @@ def document_entry_from_kos(
         class_code=class_code,
         type_code=type_code,
         format_code=format_code,
-        confidentiality_codes=tuple(confidentiality),
+        confidentiality_codes=confidentiality,
         healthcare_facility_type_code=facility,
         practice_setting_code=setting,
         event_codes=event_codes,
