@@ -9,7 +9,9 @@ DMP's thread and the worker share one interpreter, i.e. one core):
   ``Worker`` delivering them to the same sandbox (enqueue + claim + submit + complete);
   direct and outbox batches are interleaved, best of three rounds each;
 * **outbox alone**: the same jobs with a handler that does nothing (what the outbox costs:
-  three fsynced transactions per document);
+  reading the CDA at enqueue, two fsynced transactions per document: the enqueue, and the
+  completion recorded with the next claim); then with ``enqueue_dmp_submit_many`` by batches
+  of 100 (backfill: one transaction per batch);
 * **outbox, PostgreSQL**: the outbox alone on ``$SEGUR_RIS_PG_DSN`` when set;
 * both again with the sandbox DMP in another process (as the real DMP is another machine):
   what one worker's core sustains.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +50,7 @@ def main() -> int:
         Worker,
         dmp_submit_handler,
         enqueue_dmp_submit,
+        enqueue_dmp_submit_many,
     )
     from segur_ris.pdf import render_report_pdf
     from segur_ris.report import ImagingReport
@@ -181,29 +185,47 @@ def main() -> int:
         server.stdin.close()
         server.wait(30)
 
-    def alone(backend: object, label: str) -> None:
-        with Outbox(backend) as outbox:  # type: ignore[arg-type]
-            worker = Worker(outbox, {ACTION_DMP_SUBMIT: lambda job: None})
-            start = time.perf_counter()
-            for cda in documents(COUNT):
-                enqueue_dmp_submit(outbox, cda)
-            worker.run(until_idle=True)
-            rates[label] = COUNT / (time.perf_counter() - start)
+    def alone(make: object, label: str) -> None:
+        for batched in (False, True):
+            with Outbox(make()) as outbox:  # type: ignore[operator]
+                worker = Worker(outbox, {ACTION_DMP_SUBMIT: lambda job: None})
+                batch = documents(COUNT)
+                start = time.perf_counter()
+                if batched:
+                    for first in range(0, COUNT, 100):
+                        enqueue_dmp_submit_many(outbox, batch[first : first + 100])
+                else:
+                    for cda in batch:
+                        enqueue_dmp_submit(outbox, cda)
+                worker.run(until_idle=True)
+                suffix = ", enqueue_many by 100" if batched else ""
+                rates[label + suffix] = COUNT / (time.perf_counter() - start)
 
-    alone(SqliteBackend(tmp / "alone.sqlite"), "outbox alone, SQLite (no delivery)")
+    alone(
+        lambda: SqliteBackend(tmp / f"alone-{next(outboxes)}.sqlite"),
+        "outbox alone, SQLite (no delivery)",
+    )
     dsn = os.environ.get("SEGUR_RIS_PG_DSN")
     if dsn:
-        backend = PostgresBackend(dsn, table=f"bench_{uuid.uuid4().hex[:8]}")
+        table = f"bench_{uuid.uuid4().hex[:8]}"
+
+        def fresh() -> PostgresBackend:
+            backend = PostgresBackend(dsn, table=table)
+            with backend._transaction(write=True) as cursor:  # an empty table each time
+                cursor.execute(backend._sql("TRUNCATE {table}_payloads, {table}"))
+            return backend
+
         try:
-            alone(backend, "outbox alone, PostgreSQL (no delivery)")
+            alone(fresh, "outbox alone, PostgreSQL (no delivery)")
         finally:
-            with PostgresBackend(dsn, table=backend.table) as cleanup:
+            with PostgresBackend(dsn, table=table) as cleanup:
                 cleanup.drop()
 
     print(f"TD2.1 through the outbox, {COUNT} distinct CR-IMG N1, one worker{'reports/s':>17}")
     for label, value in rates.items():
         print(f"{label:<70} {value:8.1f}")
     print("goal: 80 reports/s")
+    shutil.rmtree(tmp, ignore_errors=True)  # PKIs, outboxes and sandbox databases of this run
     return 0
 
 

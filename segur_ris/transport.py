@@ -205,15 +205,21 @@ class RecordingTransport:
     """Wraps a transport and writes every exchange to ``directory`` (evidence, demo artefacts).
 
     Files are ``NNN-<name>.request.xml`` / ``.response.xml`` where ``name`` is the last part of
-    the SOAP action. Security tokens (``wsse:Security``) are removed before writing; the files
+    the SOAP action and ``NNN`` counts from ``start + 1`` (a resumed run continues after its
+    previous files). Security tokens (``wsse:Security``) are removed before writing; the files
     still contain patient data: keep them where patient data may be kept.
     """
 
-    def __init__(self, inner: HttpTransport, directory: StrPath) -> None:
+    def __init__(self, inner: HttpTransport, directory: StrPath, *, start: int = 0) -> None:
         self._inner = inner
         self._dir = os.fspath(directory)
-        self._count = 0
+        self._count = start
         os.makedirs(self._dir, exist_ok=True)
+
+    @property
+    def count(self) -> int:
+        """Number of the last exchange written (``start`` before the first one)."""
+        return self._count
 
     def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float

@@ -236,3 +236,40 @@ def test_backfill_also_delivers_an_earlier_runs_jobs(
         job = outbox.get(earlier.id)
     assert job.status is JobStatus.DONE and job.error is None
     assert sandbox_counts(db)[earlier.key] == 1
+
+
+def test_backfill_batches_survive_a_changed_document_and_a_corrupt_db(
+    tmp_path: Path, cda_factory: CdaFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CDA rewritten under an already accepted uniqueId fails alone (``conflict``): the other
+    documents of its batch are still accepted and sent; a corrupt outbox file is a typed
+    error before anything is read or sent."""
+    root = tmp_path / "in"
+    root.mkdir()
+    documents = [cda_factory.make() for _ in range(3)]
+    (root / "a.xml").write_bytes(documents[0][1])
+    db = tmp_path / "o.sqlite"
+    with Outbox(SqliteBackend(db)) as outbox:  # a.xml accepted by an earlier, interrupted run
+        from segur_ris.outbox import enqueue_dmp_submit
+
+        enqueue_dmp_submit(outbox, documents[0][1])
+    changed = documents[0][1].replace(b"</ClinicalDocument>", b"<!-- v2 --></ClinicalDocument>")
+    (root / "a.xml").write_bytes(changed)
+    (root / "b.xml").write_bytes(documents[1][1])
+    (root / "c.xml").write_bytes(documents[2][1])
+    assert cli("backfill", str(root), "--db", str(db), "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    by_file = {d["file"]: d for d in report["documents"]}
+    assert by_file["a.xml"]["result"] == "failed" and "[conflict]" in by_file["a.xml"]["reason"]
+    assert by_file["b.xml"]["result"] == by_file["c.xml"]["result"] == "sent"
+    counts = sandbox_counts(db)
+    # the first version of a.xml, accepted earlier, was delivered as accepted
+    assert counts == {unique_id: 1 for unique_id, _ in documents}
+
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a database " * 400)
+    with pytest.raises(OutboxError) as error:
+        cli("backfill", str(root), "--db", str(corrupt), "--json")
+    assert error.value.code == "storage"
+    assert corrupt.read_bytes() == b"not a database " * 400  # left as it was
+    assert not corrupt.with_name(corrupt.name + ".dmp-sandbox.sqlite").exists()

@@ -143,31 +143,18 @@ def _cda_of(document: Path, metadata: Path | None) -> bytes:
     return build_cda_n1(report, ensure_pdfa(_read(document)))
 
 
-def _accept(args: argparse.Namespace, outbox: Any, run: _Run) -> None:
-    """Put every input document in the outbox (or find it there)."""
-    from segur_ris.outbox import ACTION_DMP_SUBMIT, JobStatus, enqueue_dmp_submit
-    from segur_ris.xds import document_entry_from_cda
+_BATCH = 100  # documents accepted per transaction (one fsync per batch)
 
-    root = args.directory
-    for document, metadata in _inputs(root):
-        item = _Item(str(document.relative_to(root)))
-        run.items.append(item)
-        try:
-            cda = _cda_of(document, metadata)
-            entry = document_entry_from_cda(cda, environment_ins_oid=None)
-            item.unique_id = entry.unique_id
-            job = outbox.find(ACTION_DMP_SUBMIT, entry.unique_id)
-            if job is None or metadata is None:  # a CDA file must not change under its id
-                job = enqueue_dmp_submit(
-                    outbox,
-                    cda,
-                    hide_from_patient=args.hide_from_patient,
-                    mask_to_professionals=args.mask_to_professionals,
-                    source=item.file,
-                )
-        except SegurError as exc:
-            item.result, item.reason = "failed", str(exc)
-            continue
+
+def _accept(args: argparse.Namespace, outbox: Any, run: _Run) -> None:
+    """Put every input document in the outbox (or find it there), by batches of
+    :data:`_BATCH` in one transaction each (``Outbox.enqueue_many``)."""
+    from segur_ris.errors import OutboxError
+    from segur_ris.outbox import ACTION_DMP_SUBMIT, JobStatus, dmp_submit_item
+
+    batch: list[tuple[_Item, tuple[str, bytes, dict[str, Any]]]] = []
+
+    def settle(item: _Item, job: Any) -> None:
         item.job_id = job.id
         if job.status is JobStatus.FAILED and args.retry_failed:
             job = outbox.replay(job.id)
@@ -177,6 +164,55 @@ def _accept(args: argparse.Namespace, outbox: Any, run: _Run) -> None:
             item.result, item.reason = "failed", _reason(job)
         else:
             item.result = "pending"
+
+    def flush() -> None:
+        if not batch:
+            return
+        try:
+            jobs = outbox.enqueue_many(ACTION_DMP_SUBMIT, [request for _, request in batch])
+        except OutboxError as exc:
+            if exc.code != "conflict":
+                raise
+            jobs = []  # a document changed under its uniqueId: find which, one by one
+            for item, (key, data, params) in batch:
+                try:
+                    jobs.append(
+                        outbox.enqueue(ACTION_DMP_SUBMIT, key=key, payload=data, params=params)
+                    )
+                except OutboxError as conflict:
+                    if conflict.code != "conflict":
+                        raise
+                    item.result, item.reason = "failed", str(conflict)
+                    jobs.append(None)
+        for (item, _), job in zip(batch, jobs, strict=True):
+            if job is not None:
+                settle(item, job)
+        batch.clear()
+
+    root = args.directory
+    for document, metadata in _inputs(root):
+        item = _Item(str(document.relative_to(root)))
+        run.items.append(item)
+        try:
+            request = dmp_submit_item(
+                _cda_of(document, metadata),
+                hide_from_patient=args.hide_from_patient,
+                mask_to_professionals=args.mask_to_professionals,
+                source=item.file,
+            )
+        except SegurError as exc:
+            item.result, item.reason = "failed", str(exc)
+            continue
+        item.unique_id = request[0]
+        if metadata is not None:  # a CDA rebuilt from a PDF differs at each run: keep the first
+            job = outbox.find(ACTION_DMP_SUBMIT, item.unique_id)
+            if job is not None:
+                settle(item, job)
+                continue
+        batch.append((item, request))
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
     # the worker also takes the outbox's other due jobs (an earlier run's): the sandbox must
     # know their patients too
     for status in (JobStatus.PENDING, JobStatus.RUNNING):
@@ -297,6 +333,8 @@ def _deliver(args: argparse.Namespace, outbox: Any, run: _Run) -> None:
         remaining = set(todo)
 
         def settle(job: Any) -> None:
+            if job.id not in remaining or job.status not in final:
+                return  # another run's job, or a retry to come
             remaining.discard(job.id)
             item = todo[job.id]
             if job.status is JobStatus.FAILED:
@@ -308,11 +346,10 @@ def _deliver(args: argparse.Namespace, outbox: Any, run: _Run) -> None:
             progress(item)
 
         while remaining:
-            job = worker.run_once()
-            if job is not None:
-                if job.id in remaining and job.status in final:
-                    settle(job)
-                continue
+            # each delivery is recorded with the claim of the next job (one transaction)
+            worker.run(until_idle=True, on_job=settle)
+            if not remaining:
+                break
             # nothing due: retries waiting for their backoff, or jobs held by a worker that
             # died (until its lease expires): wait for the earliest
             waits = []

@@ -137,7 +137,9 @@ class AuditEvent:
 class AuditTrail:
     """Appends :class:`AuditEvent` lines to ``target`` (a path, opened in append mode, or a
     text stream). ``structure_id`` and ``lps`` (name and version of the software) fill the
-    *who* of every line. Thread-safe; each line is flushed (and fsynced with ``fsync=True``)."""
+    *who* of every line. Thread-safe; each line is flushed (and fsynced with ``fsync=True``);
+    a line that cannot be written raises :class:`OutboxError` (``code="audit"``), which stops
+    the worker (the delivery itself is already recorded in the outbox)."""
 
     def __init__(
         self,
@@ -173,10 +175,14 @@ class AuditTrail:
             event = replace(event, structure_id=self.structure_id, lps=self.lps)
         line = event.to_json() + "\n"
         with self._lock:
-            self._stream.write(line)
-            self._stream.flush()
-            if self._fsync:
-                os.fsync(self._stream.fileno())
+            try:
+                self._stream.write(line)
+                self._stream.flush()
+                if self._fsync:
+                    os.fsync(self._stream.fileno())
+            except (OSError, ValueError) as exc:  # disk full, closed stream…
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise OutboxError(f"journal d'audit non écrit: {reason}", code="audit") from None
 
     def close(self) -> None:
         if self._owned:
@@ -220,34 +226,60 @@ class EvidenceTransport:
     def __init__(self, inner: HttpTransport, directory: str | os.PathLike[str]) -> None:
         self._inner = inner
         self.directory = Path(directory)
-        self._recorders: dict[str, RecordingTransport] = {}
-        self._counts: dict[str, int] = {}
+        self._recorders: dict[str, tuple[RecordingTransport, threading.Lock]] = {}
         self._lock = threading.Lock()
+
+    def _recorder(self, transaction: str) -> tuple[RecordingTransport, threading.Lock]:
+        with self._lock:
+            found = self._recorders.get(transaction)
+            if found is None:
+                folder = self.directory / transaction
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    # a resumed run (backfill…) numbers its exchanges after the previous ones
+                    # instead of overwriting them
+                    recorder = RecordingTransport(self._inner, folder, start=_last_number(folder))
+                except OSError as exc:
+                    raise OutboxError(
+                        f"dossier de preuves inaccessible: {folder}: {exc.strerror}",
+                        code="evidence",
+                    ) from None
+                found = self._recorders[transaction] = (recorder, threading.Lock())
+            return found
 
     def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
     ) -> HttpResponse:
         action = _soap_action(headers)
         transaction = transaction_of_soap_action(action)
-        with self._lock:
-            recorder = self._recorders.get(transaction)
-            if recorder is None:
-                recorder = RecordingTransport(self._inner, self.directory / transaction)
-                self._recorders[transaction] = recorder
-            count = self._counts[transaction] = self._counts.get(transaction, 0) + 1
+        recorder, lock = self._recorder(transaction)
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        if content_type.lower().startswith("multipart/related"):
-            envelope = _mtom_envelope(body, content_type)
-            if envelope is not None:
-                name = action.rsplit(":", 1)[-1] if action else "exchange"
-                path = self.directory / transaction / f"{count:03d}-{name}.request-envelope.xml"
-                path.write_bytes(envelope)
-        return recorder.post(url, body, headers, timeout)
+        # one exchange at a time per transaction: the envelope file and the recorder's request
+        # and response files must carry the same number
+        with lock:
+            if content_type.lower().startswith("multipart/related"):
+                envelope = _mtom_envelope(body, content_type)
+                if envelope is not None:
+                    name = action.rsplit(":", 1)[-1] if action else "exchange"
+                    number = recorder.count + 1
+                    path = self.directory / transaction / f"{number:03d}-{name}"
+                    path.with_name(path.name + ".request-envelope.xml").write_bytes(envelope)
+            return recorder.post(url, body, headers, timeout)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)
         if callable(close):
             close()
+
+
+def _last_number(folder: Path) -> int:
+    """The highest ``NNN`` of the ``NNN-…`` files in ``folder`` (0 when none)."""
+    numbers = [0]
+    for path in folder.iterdir():
+        prefix = path.name.split("-", 1)[0]
+        if prefix.isdigit():
+            numbers.append(int(prefix))
+    return max(numbers)
 
 
 _WSSE = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}"

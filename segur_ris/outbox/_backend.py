@@ -61,11 +61,26 @@ def _job(row: Sequence[Any]) -> Job:
     )
 
 
+#: The job columns an ``UPDATE … RETURNING`` gives back, then the payload by a scalar subquery
+#: (one statement, one round trip; the payload is only read, never rewritten).
+_RETURNING = (
+    "id, action, job_key, (SELECT payload FROM {table}_payloads p WHERE p.id = {table}.id), "
+    "params, digest, status, attempts, next_attempt_at, lease_until, worker, created_at, "
+    "updated_at, error_type, error_code, error_message, error_transient, outcome"
+)
+_RETURNING_NO_PAYLOAD = _RETURNING.replace(
+    "(SELECT payload FROM {table}_payloads p WHERE p.id = {table}.id)", "NULL"
+)
+
+
 class OutboxBackend(ABC):
     """Rows of the outbox in an SQL database; subclasses give the connection, the transactions
-    and the claim statement. SQL is written with ``?`` placeholders (``_sql`` adapts them)."""
+    and the claim's locking clause. SQL is written with ``?`` placeholders (``_sql`` adapts
+    them)."""
 
     table: str
+    #: appended to the claim's subselect (PostgreSQL: ``FOR UPDATE SKIP LOCKED``)
+    _lock_clause = ""
 
     # --- what a database must provide --------------------------------------------------------
 
@@ -73,11 +88,13 @@ class OutboxBackend(ABC):
     def _transaction(self, *, write: bool) -> Any:
         """A context manager yielding a cursor; commits on success, rolls back on error."""
 
-    @abstractmethod
-    def claim(
-        self, worker: str, *, now: float, lease: float, actions: Sequence[str] | None
-    ) -> Job | None:
-        """Take the oldest due job (pending and due, or running with an expired lease)."""
+    def _statement(self) -> Any:
+        """A cursor for one self-contained write statement (PostgreSQL: autocommit, no
+        ``BEGIN``/``COMMIT`` round trips); a write transaction by default."""
+        return self._transaction(write=True)
+
+    def _action_filter(self, actions: Sequence[str]) -> tuple[str, list[object]]:
+        return f"action IN ({', '.join('?' for _ in actions)})", list(actions)
 
     @abstractmethod
     def close(self) -> None: ...
@@ -94,38 +111,89 @@ class OutboxBackend(ABC):
         row = cursor.fetchone()
         return None if row is None else _job(row)
 
+    def claim(
+        self, worker: str, *, now: float, lease: float, actions: Sequence[str] | None
+    ) -> Job | None:
+        """Take the oldest due job (pending and due, or running with an expired lease): one
+        ``UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING`` statement."""
+        if actions is not None and not actions:
+            return None
+        with self._statement() as cursor:
+            return self._claim_in(cursor, worker, now, lease, actions)
+
+    def _claim_in(
+        self, cursor: Any, worker: str, now: float, lease: float, actions: Sequence[str] | None
+    ) -> Job | None:
+        if actions is not None and not actions:
+            return None
+        where, parameters = _CLAIMABLE, [now, now]
+        if actions is not None:
+            clause, values = self._action_filter(actions)
+            where += f" AND {clause}"
+            parameters.extend(values)  # type: ignore[arg-type]
+        cursor.execute(
+            self._sql(
+                "UPDATE {table} SET status = 'running', attempts = attempts + 1, "
+                "lease_until = ?, worker = ?, updated_at = ? WHERE id = ("
+                f"SELECT id FROM {{table}} WHERE {where} ORDER BY next_attempt_at, id "
+                f"LIMIT 1{self._lock_clause}) RETURNING {_RETURNING}"
+            ),
+            (now + lease, worker, now, *parameters),
+        )
+        row = cursor.fetchone()
+        return None if row is None else _job(row)
+
     def insert(
         self, action: str, key: str, payload: bytes, params: str, digest: str, now: float
     ) -> tuple[Job, bool]:
         """Insert a pending job unless ``(action, key)`` exists; ``(job, created)``."""
+        ((job, created),) = self.insert_many([(action, key, payload, params, digest)], now)
+        return job, created
+
+    def insert_many(
+        self, rows: Sequence[tuple[str, str, bytes, str, str]], now: float
+    ) -> list[tuple[Job, bool]]:
+        """Insert ``(action, key, payload, params, digest)`` rows as pending jobs, in one
+        transaction (one commit, one fsync for the batch), each unless ``(action, key)`` exists;
+        ``(job, created)`` per row. A row whose ``(action, key)`` exists with another digest
+        raises :class:`OutboxError` (``code="conflict"``) and nothing of the batch is written."""
+        results: list[tuple[Job, bool]] = []
         with self._transaction(write=True) as cursor:
-            existing = self._one(cursor, "j.action = ? AND j.job_key = ?", (action, key))
-            if existing is not None:
-                return existing, False
-            cursor.execute(
-                self._sql(
-                    "INSERT INTO {table} (action, job_key, params, digest, status, "
-                    "attempts, next_attempt_at, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
-                    "ON CONFLICT (action, job_key) DO NOTHING RETURNING id"
-                ),
-                (action, key, params, digest, now, now, now),
+            for action, key, payload, params, digest in rows:
+                cursor.execute(
+                    self._sql(
+                        "INSERT INTO {table} (action, job_key, params, digest, status, "
+                        "attempts, next_attempt_at, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
+                        "ON CONFLICT (action, job_key) DO NOTHING "
+                        f"RETURNING {_RETURNING_NO_PAYLOAD}"
+                    ),
+                    (action, key, params, digest, now, now, now),
+                )
+                row = cursor.fetchone()
+                if row is None:  # already there (or inserted meanwhile by another connection)
+                    results.append((self._existing(cursor, action, key, digest), False))
+                    continue
+                cursor.execute(
+                    self._sql("INSERT INTO {table}_payloads (id, payload) VALUES (?, ?)"),
+                    (row[0], payload),
+                )
+                results.append((_job((*row[:3], payload, *row[4:])), True))
+        return results
+
+    def _existing(self, cursor: Any, action: str, key: str, digest: str) -> Job:
+        """The job ``(action, key)`` an insert ran into; :class:`OutboxError`
+        (``code="conflict"``) when its payload is another one."""
+        existing = self._one(cursor, "j.action = ? AND j.job_key = ?", (action, key))
+        if existing is None:  # pragma: no cover - the conflicting row exists
+            raise OutboxError(f"{action} {key}: insertion refusée", code="storage")
+        if existing.digest != digest:
+            raise OutboxError(
+                f"{action} {key}: déjà dans l'outbox avec un autre contenu (travail "
+                f"{existing.id}); un document corrigé doit porter un nouvel identifiant",
+                code="conflict",
             )
-            row = cursor.fetchone()
-            if row is None:  # inserted meanwhile by another connection (PostgreSQL)
-                existing = self._one(cursor, "j.action = ? AND j.job_key = ?", (action, key))
-                if existing is None:  # pragma: no cover - the conflicting row exists
-                    raise OutboxError(f"{action} {key}: insertion refusée", code="storage")
-                return existing, False
-            job_id = row[0]
-            cursor.execute(
-                self._sql("INSERT INTO {table}_payloads (id, payload) VALUES (?, ?)"),
-                (job_id, payload),
-            )
-            job = self._one(cursor, "j.id = ?", (job_id,))
-        if job is None:  # pragma: no cover - the row was inserted in this transaction
-            raise OutboxError("travail inséré introuvable", code="storage")
-        return job, True
+        return existing
 
     def get(self, job_id: int) -> Job | None:
         with self._transaction(write=False) as cursor:
@@ -135,17 +203,46 @@ class OutboxBackend(ABC):
         with self._transaction(write=False) as cursor:
             return self._one(cursor, "j.action = ? AND j.job_key = ?", (action, key))
 
-    def complete(self, job_id: int, outcome: str, now: float) -> Job | None:
-        """Mark done (delivery is a fact: whoever holds the lease now)."""
-        with self._transaction(write=True) as cursor:
-            cursor.execute(
-                self._sql(
-                    "UPDATE {table} SET status = 'done', lease_until = NULL, outcome = ?, "
-                    "updated_at = ? WHERE id = ? AND status <> 'done'"
-                ),
-                (outcome, now, job_id),
-            )
+    def complete(
+        self, job_id: int, outcome: str, now: float, *, payload: bytes | None = None
+    ) -> Job | None:
+        """Mark done (delivery is a fact: whoever holds the lease now). ``payload``, when the
+        caller holds it, spares reading it back."""
+        with self._statement() as cursor:
+            return self._complete_in(cursor, job_id, outcome, now, payload)
+
+    def _complete_in(
+        self, cursor: Any, job_id: int, outcome: str, now: float, payload: bytes | None
+    ) -> Job | None:
+        returning = _RETURNING if payload is None else _RETURNING_NO_PAYLOAD
+        cursor.execute(
+            self._sql(
+                "UPDATE {table} SET status = 'done', lease_until = NULL, outcome = ?, "
+                f"updated_at = ? WHERE id = ? AND status <> 'done' RETURNING {returning}"
+            ),
+            (outcome, now, job_id),
+        )
+        row = cursor.fetchone()
+        if row is None:  # unknown, or already done (another worker after a lost lease)
             return self._one(cursor, "j.id = ?", (job_id,))
+        return _job(row if payload is None else (*row[:3], payload, *row[4:]))
+
+    def complete_and_claim(
+        self,
+        job_id: int,
+        outcome: str,
+        *,
+        payload: bytes | None,
+        worker: str,
+        now: float,
+        lease: float,
+        actions: Sequence[str] | None,
+    ) -> tuple[Job | None, Job | None]:
+        """:meth:`complete` then :meth:`claim` in one transaction (one commit, one fsync):
+        ``(done job, next job or None)``."""
+        with self._transaction(write=True) as cursor:
+            done = self._complete_in(cursor, job_id, outcome, now, payload)
+            return done, self._claim_in(cursor, worker, now, lease, actions)
 
     def fail(
         self,
@@ -218,16 +315,6 @@ class OutboxBackend(ABC):
             failed=counts.get("failed", 0),
             oldest_pending=None if oldest is None else float(oldest),
         )
-
-    def _take(self, cursor: Any, job_id: int, worker: str, now: float, lease: float) -> Job | None:
-        cursor.execute(
-            self._sql(
-                "UPDATE {table} SET status = 'running', attempts = attempts + 1, "
-                "lease_until = ?, worker = ?, updated_at = ? WHERE id = ?"
-            ),
-            (now + lease, worker, now, job_id),
-        )
-        return self._one(cursor, "j.id = ?", (job_id,))
 
     def __enter__(self) -> OutboxBackend:
         return self
@@ -329,27 +416,6 @@ class SqliteBackend(OutboxBackend):
                     raise OutboxError(f"outbox SQLite: {exc}", code="storage") from None
             finally:
                 cursor.close()
-
-    def claim(
-        self, worker: str, *, now: float, lease: float, actions: Sequence[str] | None
-    ) -> Job | None:
-        where, parameters = _CLAIMABLE, [now, now]
-        if actions is not None:
-            if not actions:
-                return None
-            where += f" AND action IN ({', '.join('?' for _ in actions)})"
-            parameters.extend(actions)  # type: ignore[arg-type]
-        with self._transaction(write=True) as cursor:
-            cursor.execute(
-                self._sql(
-                    f"SELECT id FROM {{table}} WHERE {where} ORDER BY next_attempt_at, id LIMIT 1"
-                ),
-                tuple(parameters),
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            return self._take(cursor, int(row[0]), worker, now, lease)
 
     def close(self) -> None:
         with self._lock:

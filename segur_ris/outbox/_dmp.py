@@ -4,7 +4,7 @@ and the handlers that deliver them exactly once with a :class:`~segur_ris.dmp.Dm
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from segur_ris.errors import OutboxError, SegurError, XdsRegistryError
@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DUPLICATE_CODES",
     "dmp_submit_handler",
+    "dmp_submit_item",
     "dmp_visibility_handler",
     "enqueue_dmp_submit",
+    "enqueue_dmp_submit_many",
     "enqueue_dmp_visibility",
 ]
 
@@ -48,6 +50,27 @@ def _entry(cda: bytes, environment_ins_oid: Any = None) -> DocumentEntry:
         raise OutboxError(f"document CDA inexploitable: {exc}", code="cda") from None
 
 
+def dmp_submit_item(
+    cda: bytes,
+    *,
+    hide_from_patient: bool = False,
+    mask_to_professionals: bool = False,
+    source: str | None = None,
+) -> tuple[str, bytes, dict[str, Any]]:
+    """``(uniqueId, CDA bytes, params)`` of a TD2.1 job, the CDA read once (a malformed document
+    raises :class:`~segur_ris.errors.CdaError` or :class:`~segur_ris.errors.XmlError`)."""
+    data = bytes(cda)
+    entry = _entry(data)
+    params: dict[str, Any] = {
+        "hide_from_patient": bool(hide_from_patient),
+        "mask_to_professionals": bool(mask_to_professionals),
+        "ins": entry.patient_id.split("^", 1)[0],
+    }
+    if source:
+        params["source"] = source
+    return entry.unique_id, data, params
+
+
 def enqueue_dmp_submit(
     outbox: Outbox,
     cda: bytes,
@@ -62,15 +85,37 @@ def enqueue_dmp_submit(
     or :class:`~segur_ris.errors.XmlError` now, not in the worker); the patient's INS goes into
     the job's parameters for the audit trail. ``source`` (a file name…) is kept for reports.
     """
-    entry = _entry(bytes(cda))
-    params: dict[str, Any] = {
-        "hide_from_patient": bool(hide_from_patient),
-        "mask_to_professionals": bool(mask_to_professionals),
-        "ins": entry.patient_id.split("^", 1)[0],
-    }
-    if source:
-        params["source"] = source
-    return outbox.enqueue(ACTION_DMP_SUBMIT, key=entry.unique_id, payload=bytes(cda), params=params)
+    key, data, params = dmp_submit_item(
+        cda,
+        hide_from_patient=hide_from_patient,
+        mask_to_professionals=mask_to_professionals,
+        source=source,
+    )
+    return outbox.enqueue(ACTION_DMP_SUBMIT, key=key, payload=data, params=params)
+
+
+def enqueue_dmp_submit_many(
+    outbox: Outbox,
+    cdas: Iterable[bytes | tuple[bytes, str | None]],
+    *,
+    hide_from_patient: bool = False,
+    mask_to_professionals: bool = False,
+) -> list[Job]:
+    """:func:`enqueue_dmp_submit` for several CDAs (each ``bytes`` or ``(bytes, source)``) in
+    one transaction (:meth:`Outbox.enqueue_many`): all are read first, then stored together or
+    not at all. The jobs in input order."""
+    items = []
+    for cda in cdas:
+        data, source = cda if isinstance(cda, tuple) else (cda, None)
+        items.append(
+            dmp_submit_item(
+                data,
+                hide_from_patient=hide_from_patient,
+                mask_to_professionals=mask_to_professionals,
+                source=source,
+            )
+        )
+    return outbox.enqueue_many(ACTION_DMP_SUBMIT, items)
 
 
 def enqueue_dmp_visibility(

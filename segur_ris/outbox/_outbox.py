@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from segur_ris.errors import OutboxError
@@ -74,21 +74,37 @@ class Outbox:
         creates a second one; if the payload differs, :class:`OutboxError` (``code="conflict"``)
         is raised: a corrected document needs a new uniqueId (and ``replaces``).
         """
-        check_action(action)
-        check_key(key)
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise OutboxError("payload: octets attendus", code="payload")
-        data = bytes(payload)
-        digest = payload_digest(data)
-        text = dump_params(params)
-        job, created = self.backend.insert(action, key, data, text, digest, self.clock())
-        if not created and job.digest != digest:
-            raise OutboxError(
-                f"{action} {key}: déjà dans l'outbox avec un autre contenu (travail {job.id}); "
-                "un document corrigé doit porter un nouvel identifiant",
-                code="conflict",
-            )
+        ((job, _created),) = self._insert(action, [(key, payload, params)])
         return job
+
+    def enqueue_many(
+        self,
+        action: str,
+        items: Iterable[tuple[str, bytes, Mapping[str, Any] | None]],
+    ) -> list[Job]:
+        """Accept several deliveries of ``action`` (``(key, payload, params)`` each) in one
+        transaction: one commit and one fsync for the batch instead of one per job (backfill).
+
+        Each item behaves as :meth:`enqueue` (an existing ``(key, action)`` gives its job back);
+        the batch is all or nothing: an invalid item or a payload conflict raises
+        :class:`OutboxError` and none of the batch is stored. The jobs in item order.
+        """
+        return [job for job, _created in self._insert(action, list(items))]
+
+    def _insert(
+        self, action: str, items: Sequence[tuple[str, bytes, Mapping[str, Any] | None]]
+    ) -> list[tuple[Job, bool]]:
+        check_action(action)
+        rows: list[tuple[str, str, bytes, str, str]] = []
+        for key, payload, params in items:  # everything checked before anything is written
+            check_key(key)
+            if not isinstance(payload, bytes | bytearray | memoryview):
+                raise OutboxError("payload: octets attendus", code="payload")
+            data = bytes(payload)
+            rows.append((action, key, data, dump_params(params), payload_digest(data)))
+        if not rows:
+            return []
+        return self.backend.insert_many(rows, self.clock())
 
     def find(self, action: str, key: str) -> Job | None:
         """The job of ``(key, action)``, if any."""
@@ -143,19 +159,43 @@ class Outbox:
         """Take one due job for ``worker_id`` (its attempts count goes up by one) for ``lease``
         seconds; after that, another worker may take it again (the first one is presumed dead).
         Choose a lease longer than one delivery. ``None`` when nothing is due."""
-        if lease <= 0:
-            raise OutboxError("lease doit être positif", code="lease")
-        if not worker_id:
-            raise OutboxError("identifiant de worker vide", code="worker")
+        _check_claim(worker_id, lease)
         return self.backend.claim(worker_id, now=self.clock(), lease=lease, actions=actions)
 
     def complete(self, job: Job | int, *, outcome: str = OUTCOME_DELIVERED) -> Job:
         """Record a delivery (``done``)."""
         job_id = job if isinstance(job, int) else job.id
-        done = self.backend.complete(job_id, outcome, self.clock())
+        payload = None if isinstance(job, int) else job.payload
+        done = self.backend.complete(job_id, outcome, self.clock(), payload=payload)
         if done is None:
             raise OutboxError(f"travail {job_id} inconnu", code="unknown")
         return done
+
+    def complete_and_claim(
+        self,
+        job: Job,
+        worker_id: str,
+        *,
+        outcome: str = OUTCOME_DELIVERED,
+        lease: float = 120.0,
+        actions: Sequence[str] | None = None,
+    ) -> tuple[Job, Job | None]:
+        """:meth:`complete` ``job`` and :meth:`claim` the next due one in a single transaction
+        (one commit, one fsync instead of two): ``(done job, next job or None)``. As durable as
+        the two calls: the completion and the claim are committed together or not at all."""
+        _check_claim(worker_id, lease)
+        done, following = self.backend.complete_and_claim(
+            job.id,
+            outcome,
+            payload=job.payload,
+            worker=worker_id,
+            now=self.clock(),
+            lease=lease,
+            actions=actions,
+        )
+        if done is None:
+            raise OutboxError(f"travail {job.id} inconnu", code="unknown")
+        return done, following
 
     def fail(
         self,
@@ -198,6 +238,13 @@ class Outbox:
 
     def __repr__(self) -> str:
         return f"Outbox({self.backend!r})"
+
+
+def _check_claim(worker_id: str, lease: float) -> None:
+    if lease <= 0:
+        raise OutboxError("lease doit être positif", code="lease")
+    if not worker_id:
+        raise OutboxError("identifiant de worker vide", code="worker")
 
 
 def _status(status: JobStatus | str) -> JobStatus:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from segur_ris.errors import OutboxError
-from segur_ris.outbox._backend import _CLAIMABLE, OutboxBackend
+from segur_ris.outbox._backend import _RETURNING_NO_PAYLOAD, OutboxBackend, _job
 from segur_ris.outbox._model import Job
 
 __all__ = ["PostgresBackend"]
@@ -49,13 +49,16 @@ CREATE INDEX IF NOT EXISTS {table}_lease ON {table} (status, lease_until)
 
 class PostgresBackend(OutboxBackend):
     """The outbox in a PostgreSQL table (default ``outbox_jobs``), shared by workers on
-    several machines: a claim is ``SELECT … FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in one
-    transaction, so two workers never take the same job and never wait for each other.
+    several machines: a claim is one ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)
+    RETURNING …`` statement, so two workers never take the same job, never wait for each other,
+    and a claim costs one round trip.
 
     ``dsn`` is a libpq connection string (``postgresql://user:pass@host/db``); it is never
     repeated in messages or ``repr`` (it may hold a password). Times come from the workers'
     clocks: keep the machines NTP-synchronised (the lease absorbs small skews).
     """
+
+    _lock_clause = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, dsn: str, *, table: str = "outbox_jobs", connect_timeout: int = 10) -> None:
         if not _TABLE.match(table):
@@ -113,27 +116,50 @@ class PostgresBackend(OutboxBackend):
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise OutboxError(f"outbox PostgreSQL: {reason}", code="storage") from None
 
-    def claim(
-        self, worker: str, *, now: float, lease: float, actions: Sequence[str] | None
-    ) -> Job | None:
-        where, parameters = _CLAIMABLE, [now, now]
-        if actions is not None:
-            if not actions:
-                return None
-            where += " AND action = ANY(?)"
-            parameters.append(list(actions))  # type: ignore[arg-type]
-        with self._transaction(write=True) as cursor:
+    @contextmanager
+    def _statement(self) -> Iterator[Any]:
+        """One statement in autocommit (it is its own transaction): a claim or a completion is
+        one round trip instead of three (``BEGIN``, statement, ``COMMIT``)."""
+        psycopg = self._psycopg
+        with self._lock:
+            if self._conn.broken:
+                self._conn.close()
+                self._conn = self._connect()
+            try:
+                with self._conn.cursor() as cursor:
+                    yield _Cursor(cursor)
+            except psycopg.Error as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise OutboxError(f"outbox PostgreSQL: {reason}", code="storage") from None
+
+    def _action_filter(self, actions: Sequence[str]) -> tuple[str, list[object]]:
+        return "action = ANY(?)", [list(actions)]
+
+    def insert_many(
+        self, rows: Sequence[tuple[str, str, bytes, str, str]], now: float
+    ) -> list[tuple[Job, bool]]:
+        """As :meth:`OutboxBackend.insert_many`; a single job (:meth:`Outbox.enqueue`) is one
+        statement in autocommit (job and payload inserted by a data-modifying ``WITH``): one
+        round trip instead of four."""
+        if len(rows) != 1:
+            return super().insert_many(rows, now)
+        ((action, key, payload, params, digest),) = rows
+        with self._statement() as cursor:
             cursor.execute(
                 self._sql(
-                    f"SELECT id FROM {{table}} WHERE {where} ORDER BY next_attempt_at, id "
-                    "LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    "WITH j AS (INSERT INTO {table} (action, job_key, params, digest, status, "
+                    "attempts, next_attempt_at, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
+                    f"ON CONFLICT (action, job_key) DO NOTHING RETURNING {_RETURNING_NO_PAYLOAD}), "
+                    "p AS (INSERT INTO {table}_payloads (id, payload) SELECT id, ? FROM j) "
+                    "SELECT * FROM j"
                 ),
-                tuple(parameters),
+                (action, key, params, digest, now, now, now, payload),
             )
             row = cursor.fetchone()
-            if row is None:
-                return None
-            return self._take(cursor, int(row[0]), worker, now, lease)
+            if row is not None:
+                return [(_job((*row[:3], payload, *row[4:])), True)]
+            return [(self._existing(cursor, action, key, digest), False)]
 
     def drop(self) -> None:
         """Drop the table (tests, sandbox resets)."""

@@ -82,17 +82,23 @@ class Worker:
         self.audit = audit
         self.transactions = {**ACTION_TRANSACTIONS, **(transactions or {})}
         self._rng = rng or random.Random()
+        self._actions = list(self.handlers)
 
     def run_once(self) -> Job | None:
         """Claim and process one due job; the job as recorded afterwards, or ``None`` when
         nothing is due."""
-        job = self.outbox.claim(self.worker_id, lease=self.lease, actions=list(self.handlers))
+        job = self.outbox.claim(self.worker_id, lease=self.lease, actions=self._actions)
         if job is None:
             return None
         return self.process(job)
 
     def process(self, job: Job) -> Job:
         """Run the handler of a claimed ``job`` and record the outcome."""
+        return self._process(job, None)[0]
+
+    def _process(self, job: Job, claim_next: threading.Event | None) -> tuple[Job, Job | None]:
+        """Process ``job``; with ``claim_next`` (a stop event, not set), a successful delivery
+        is recorded together with the claim of the next due job, in one transaction."""
         started = time.perf_counter()
         if job.attempts > self.max_attempts:
             error = JobError(
@@ -103,7 +109,7 @@ class Worker:
             )
             updated = self.outbox.fail(job, error, permanent=True)
             self._audit(job, "failed", started, error)
-            return updated
+            return updated, None
         handler = self.handlers[job.action]
         try:
             outcome = handler(job) or OUTCOME_DELIVERED
@@ -125,10 +131,16 @@ class Worker:
                 "échec définitif" if permanent else f"nouvel essai dans {delay:.1f} s",
             )
             self._audit(job, "failed" if permanent else "retry", started, error)
-            return updated
-        updated = self.outbox.complete(job, outcome=outcome)
+            return updated, None
+        following: Job | None = None
+        if claim_next is not None and not claim_next.is_set():
+            updated, following = self.outbox.complete_and_claim(
+                job, self.worker_id, outcome=outcome, lease=self.lease, actions=self._actions
+            )
+        else:
+            updated = self.outbox.complete(job, outcome=outcome)
         self._audit(job, outcome, started, None)
-        return updated
+        return updated, following
 
     def run(
         self,
@@ -136,29 +148,41 @@ class Worker:
         *,
         idle: float = 0.5,
         until_idle: bool = False,
+        on_job: Callable[[Job], None] | None = None,
     ) -> int:
         """Process jobs until ``stop_event`` is set (waiting ``idle`` s when nothing is due),
-        or, with ``until_idle``, until nothing is due. Returns the number of jobs processed.
+        or, with ``until_idle``, until nothing is due. Returns the number of jobs processed;
+        ``on_job`` is called with each job as recorded (done, pending again, failed).
 
-        Without ``until_idle``, a database outage (``OutboxError`` ``storage``/``connect``) is
-        logged and waited out (the job in hand, if any, is taken again after its lease)."""
+        A delivery is recorded together with the claim of the next job (one transaction per
+        job instead of two); once ``stop_event`` is set, no new job is claimed. Without
+        ``until_idle``, a database outage (``OutboxError`` ``storage``/``connect``) is logged
+        and waited out (the job in hand, if any, is taken again after its lease)."""
         stop = stop_event or threading.Event()
         count = 0
-        while not stop.is_set():
+        following: Job | None = None
+        while following is not None or not stop.is_set():
             try:
-                job = self.run_once()
+                if following is not None:
+                    job: Job | None = following
+                    following = None
+                else:
+                    job = self.outbox.claim(self.worker_id, lease=self.lease, actions=self._actions)
+                if job is None:
+                    if until_idle:
+                        break
+                    stop.wait(idle)
+                    continue
+                updated, following = self._process(job, stop)
             except OutboxError as exc:
                 if until_idle or exc.code not in ("storage", "connect"):
                     raise
                 _log.error("outbox indisponible, nouvel essai dans %.1f s: %s", max(idle, 1), exc)
                 stop.wait(max(idle, 1.0))
                 continue
-            if job is None:
-                if until_idle:
-                    break
-                stop.wait(idle)
-                continue
             count += 1
+            if on_job is not None:
+                on_job(updated)
         return count
 
     def _audit(self, job: Job, result: str, started: float, error: JobError | None) -> None:
