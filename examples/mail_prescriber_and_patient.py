@@ -66,11 +66,9 @@ def main() -> int:
     print(f"CR-IMG N1: {len(cda)} octets, expéditeur {sender}")
 
     with SandboxSuite(services=("psc", "mssante")) as sandbox:
-        # the sandbox's Mon espace santé knows the CNDA test patients: open the demo patient's
-        # mailbox, and let the prescriber open the mail (MDN "displayed")
-        core = sandbox.mssante.core
-        core.known_ins = core.known_ins | {identity.qualified_ins().value}
-        core.pro_displayed_mdn = True
+        # let the prescriber open the mail (MDN "displayed"); the sandbox's Mon espace santé
+        # already has the demo patient's mailbox
+        sandbox.mssante.core.pro_displayed_mdn = True
 
         # 1. the radiologist signs in with Pro Santé Connect (the sandbox plays the browser)
         config = PscConfig(

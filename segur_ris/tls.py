@@ -63,10 +63,8 @@ CrlSource: TypeAlias = "bytes | StrPath | x509.CertificateRevocationList"
 _TrustSource: TypeAlias = "StrPath | bytes | TrustStore"
 
 
-def _base(purpose: int) -> ssl.SSLContext:
-    context = ssl.SSLContext(
-        ssl.PROTOCOL_TLS_CLIENT if purpose == ssl.PROTOCOL_TLS_CLIENT else ssl.PROTOCOL_TLS_SERVER
-    )
+def _base(protocol: ssl._SSLMethod) -> ssl.SSLContext:
+    context = ssl.SSLContext(protocol)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(ANS_TLS12_CIPHERS)
     return context

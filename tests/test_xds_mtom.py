@@ -38,12 +38,11 @@ from segur_ris.xds._mtom import (
     to_xop,
 )
 from tests.conftest import ref_file
+from tests.helpers_xds import load_schema
 
 SAMPLES = "dmp/dmp-lps-package/DMP_LPS_Exemple_de_messages_1.0.1_1_-_v02.05.00"
 TD21 = f"{SAMPLES}/TD2.1_-_Alimentation_requete.xml"
 TD21_XADES = f"{SAMPLES}/TD2.1-SignatureXades.xml"
-REPOSITORY_XSD = "dmp/ihe-iti/schema/IHE/XDS.b_DocumentRepository.xsd"
-XML_XSD = "dmp/ihe-iti/schema/www.w3.org/2001/xml.xsd"
 # The sample is the raw body; SoapUI sent this header with it (boundary = its first line).
 TD21_CONTENT_TYPE = (
     'multipart/related; type="application/xop+xml"; start="<rootpart@soapui.org>"; '
@@ -87,17 +86,7 @@ def _params(content_type: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def repository_schema(ref_dir: Path) -> etree.XMLSchema:
     """IHE XDS.b repository XSD, fully offline (xml.xsd import mapped to the local copy)."""
-    xml_xsd = ref_file(ref_dir, XML_XSD)
-
-    class Offline(etree.Resolver):
-        def resolve(self, system_url: str, public_id: str, context: object) -> object:
-            if system_url == "http://www.w3.org/2001/xml.xsd":
-                return self.resolve_filename(str(xml_xsd), context)
-            return None
-
-    parser = etree.XMLParser(no_network=True, resolve_entities=False)
-    parser.resolvers.add(Offline())
-    return etree.XMLSchema(etree.parse(str(ref_file(ref_dir, REPOSITORY_XSD)), parser))
+    return load_schema(ref_dir, "IHE/XDS.b_DocumentRepository.xsd")
 
 
 # --- the official TD2.1 request ---------------------------------------------------------------

@@ -20,17 +20,16 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segur_ris.cli._output import add_json_flag, emit_json
+from segur_ris.cli._dmp import add_dmp_options, dmp_client
+from segur_ris.cli._output import add_json_flag, emit_json, read_file
 from segur_ris.errors import ConfigError, SegurError
 
-_SECTEUR = "SA07^1.2.250.1.71.4.2.4"
 _DEFAULT_DB = "segur-ris-outbox.sqlite"
 
 
@@ -60,17 +59,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--audit", type=Path, help="append the audit trail (JSON lines) here")
     parser.add_argument("--evidence", type=Path, help="record the exchanges in this folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--env", choices=["test", "production"], help="real DMP")
-    parser.add_argument("--config", type=Path, help="vendor TOML configuration")
-    parser.add_argument("--cert", type=Path, help="ORG AUTH_CLI certificate (PEM)")
-    parser.add_argument("--key", type=Path, help="its private key (PEM)")
-    parser.add_argument("--sign-p12", type=Path, help="ORG SIGN PKCS#12 (VIHF, XAdES)")
-    parser.add_argument("--sign-password-file", type=Path, help="file holding its password")
-    parser.add_argument("--ca", type=Path, help="trust anchors of the DMP server (PEM)")
-    parser.add_argument("--secteur", default=_SECTEUR, help="VIHF Secteur_Activite code^OID")
-    parser.add_argument("--responsible", help="VIHF NameID (default: structure id)")
-    parser.add_argument("--sandbox-db", type=Path, help="SQLite file of the sandbox DMP")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    add_dmp_options(parser)
     add_json_flag(parser)
     parser.set_defaults(handler=_backfill)
 
@@ -100,13 +89,6 @@ class _Run:
     patients: set[str] = field(default_factory=set)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"fichier illisible: {path}: {exc.strerror}") from None
-
-
 def _inputs(directory: Path) -> Iterator[tuple[Path, Path | None]]:
     """``(document, metadata)`` pairs: ``(x.xml, None)`` or ``(x.pdf, x.json)``."""
     if not directory.is_dir():
@@ -121,7 +103,7 @@ def _inputs(directory: Path) -> Iterator[tuple[Path, Path | None]]:
 
 def _cda_of(document: Path, metadata: Path | None) -> bytes:
     if metadata is None:
-        return _read(document)
+        return read_file(document)
     import json
 
     from segur_ris.cda import build_cda_n1
@@ -132,7 +114,7 @@ def _cda_of(document: Path, metadata: Path | None) -> bytes:
     if not metadata.is_file():
         raise CdaError(f"métadonnées absentes: {metadata.name} attendu à côté du PDF")
     try:
-        data = json.loads(_read(metadata))
+        data = json.loads(read_file(metadata))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CdaError(f"{metadata.name}: JSON invalide ({exc})") from None
     if not isinstance(data, dict) or not data.get("document_id"):
@@ -140,7 +122,7 @@ def _cda_of(document: Path, metadata: Path | None) -> bytes:
             f"{metadata.name}: document_id requis (identifiant stable du document, pour la reprise)"
         )
     report = ImagingReport.from_dict(data)
-    return build_cda_n1(report, ensure_pdfa(_read(document)))
+    return build_cda_n1(report, ensure_pdfa(read_file(document)))
 
 
 _BATCH = 100  # documents accepted per transaction (one fsync per batch)
@@ -231,62 +213,17 @@ def _reason(job: Any) -> str:
 
 @contextlib.contextmanager
 def _client(args: argparse.Namespace, patients: set[str]) -> Iterator[Any]:
-    from segur_ris.config import load_settings
-    from segur_ris.dmp import DmpClient
-    from segur_ris.vihf import VihfContext
+    def wrap(transport: Any) -> Any:
+        if args.evidence is None:
+            return transport
+        from segur_ris.outbox import EvidenceTransport
 
-    def context(settings: Any) -> VihfContext:
-        return VihfContext.for_automate(
-            settings,
-            secteur_activite=args.secteur,
-            responsible_id=args.responsible or settings.structure.id,
-        )
+        return EvidenceTransport(transport, args.evidence)
 
-    def transport(settings: Any, cert: Any, key: Any, ca: Any) -> Any:
-        from segur_ris.transport import RequestsTransport
-
-        inner: Any = RequestsTransport(client_cert=(cert, key), ca_bundle=ca)
-        if args.evidence is not None:
-            from segur_ris.outbox import EvidenceTransport
-
-            inner = EvidenceTransport(inner, args.evidence)
-        return inner
-
-    if args.env:
-        from segur_ris.certificates import load_pkcs12
-
-        if not (args.cert and args.key and args.sign_p12):
-            raise ConfigError(f"--env {args.env} demande --cert, --key et --sign-p12")
-        settings = load_settings(args.config, env=args.env)
-        password = _read(args.sign_password_file).strip() if args.sign_password_file else None
-        sign = load_pkcs12(_read(args.sign_p12), password)
-        with DmpClient(
-            settings,
-            vihf=context(settings),
-            sign_credential=sign,
-            transport=transport(settings, args.cert, args.key, args.ca),
-            timeout=args.timeout,
-        ) as client:
-            yield client
-        return
-    from segur_ris.sandbox import DmpSandbox, generate_org_pki, generate_test_pki
-
-    base = load_settings(args.config, env="demo")
     sandbox_db = args.sandbox_db or args.db.with_name(args.db.name + ".dmp-sandbox.sqlite")
-    with tempfile.TemporaryDirectory(prefix="segur-ris-") as tmp:
-        pki = generate_test_pki(Path(tmp) / "tls")
-        org = generate_org_pki(Path(tmp) / "org", structure_id=base.structure.id)
-        known = tuple(sorted(p for p in patients if p))
-        with DmpSandbox(pki, org.ca_cert, db_path=sandbox_db, known_ins=known) as sandbox:
-            settings = base.with_endpoints(dmp=sandbox.url)
-            with DmpClient(
-                settings,
-                vihf=context(settings),
-                sign_credential=org.sign.credential,
-                transport=transport(settings, org.auth_cli.cert, org.auth_cli.key, pki.ca_cert),
-                timeout=args.timeout,
-            ) as client:
-                yield client
+    known = tuple(sorted(p for p in patients if p))
+    with dmp_client(args, known_ins=known, sandbox_db=sandbox_db, wrap=wrap) as client:
+        yield client
 
 
 def _deliver(args: argparse.Namespace, outbox: Any, run: _Run) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,22 @@ from segur_ris.errors import ConfigError
 _SECTEUR = "SA07^1.2.250.1.71.4.2.4"
 #: Patient of examples/report.json, known by the embedded sandbox with the CDA's own.
 _DEMO_INS = "279035121518989"
+
+
+def add_dmp_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the DMP and the structure's credentials (shared with
+    ``segur-ris backfill``): without ``--env``, the embedded sandbox DMP."""
+    parser.add_argument("--env", choices=["test", "production"], help="real DMP")
+    parser.add_argument("--config", type=Path, help="vendor TOML configuration")
+    parser.add_argument("--cert", type=Path, help="ORG AUTH_CLI certificate (PEM)")
+    parser.add_argument("--key", type=Path, help="its private key (PEM)")
+    parser.add_argument("--sign-p12", type=Path, help="ORG SIGN PKCS#12 (VIHF, XAdES)")
+    parser.add_argument("--sign-password-file", type=Path, help="file holding its password")
+    parser.add_argument("--ca", type=Path, help="trust anchors of the DMP server (PEM)")
+    parser.add_argument("--secteur", default=_SECTEUR, help="VIHF Secteur_Activite code^OID")
+    parser.add_argument("--responsible", help="VIHF NameID (default: structure id)")
+    parser.add_argument("--sandbox-db", type=Path, help="SQLite file of the sandbox DMP")
+    parser.add_argument("--timeout", type=float, default=30.0)
 
 
 def register(sub: Any) -> None:
@@ -28,17 +44,7 @@ def register(sub: Any) -> None:
             description=help_text + " Without --env, the embedded sandbox DMP is started on "
             "127.0.0.1 (state kept in --sandbox-db when given).",
         )
-        parser.add_argument("--env", choices=["test", "production"], help="real DMP")
-        parser.add_argument("--config", type=Path, help="vendor TOML configuration")
-        parser.add_argument("--cert", type=Path, help="ORG AUTH_CLI certificate (PEM)")
-        parser.add_argument("--key", type=Path, help="its private key (PEM)")
-        parser.add_argument("--sign-p12", type=Path, help="ORG SIGN PKCS#12 (VIHF, XAdES)")
-        parser.add_argument("--sign-password-file", type=Path, help="file holding its password")
-        parser.add_argument("--ca", type=Path, help="trust anchors of the DMP server (PEM)")
-        parser.add_argument("--secteur", default=_SECTEUR, help="VIHF Secteur_Activite code^OID")
-        parser.add_argument("--responsible", help="VIHF NameID (default: structure id)")
-        parser.add_argument("--sandbox-db", type=Path, help="SQLite file of the sandbox DMP")
-        parser.add_argument("--timeout", type=float, default=30.0)
+        add_dmp_options(parser)
         add_json_flag(parser)
         return parser
 
@@ -74,16 +80,33 @@ def register(sub: Any) -> None:
 
 
 @contextlib.contextmanager
-def _client(args: argparse.Namespace) -> Iterator[Any]:
+def dmp_client(
+    args: argparse.Namespace,
+    *,
+    known_ins: tuple[str, ...] = (),
+    sandbox_db: Path | None = None,
+    wrap: Callable[[Any], Any] | None = None,
+) -> Iterator[Any]:
+    """A :class:`~segur_ris.dmp.DmpClient` for the options of :func:`add_dmp_options`: the real
+    DMP with ``--env``, else a sandbox DMP (knowing ``known_ins``, stored in ``sandbox_db`` or
+    ``--sandbox-db``) with a throw-away PKI. ``wrap`` wraps its HTTPS transport (evidence)."""
     from segur_ris.config import load_settings
-    from segur_ris.dmp._client import DmpClient
+    from segur_ris.dmp import DmpClient
+    from segur_ris.transport import RequestsTransport
     from segur_ris.vihf import VihfContext
 
-    def context(settings: Any) -> VihfContext:
-        return VihfContext.for_automate(
+    def client(settings: Any, sign: Any, cert: Any, key: Any, ca: Any) -> Any:
+        transport: Any = RequestsTransport(client_cert=(cert, key), ca_bundle=ca)
+        return DmpClient(
             settings,
-            secteur_activite=args.secteur,
-            responsible_id=args.responsible or settings.structure.id,
+            vihf=VihfContext.for_automate(
+                settings,
+                secteur_activite=args.secteur,
+                responsible_id=args.responsible or settings.structure.id,
+            ),
+            sign_credential=sign,
+            transport=wrap(transport) if wrap is not None else transport,
+            timeout=args.timeout,
         )
 
     if args.env:
@@ -94,40 +117,28 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         settings = load_settings(args.config, env=args.env)
         password = read_file(args.sign_password_file).strip() if args.sign_password_file else None
         sign = load_pkcs12(read_file(args.sign_p12), password)
-        with DmpClient(
-            settings,
-            vihf=context(settings),
-            sign_credential=sign,
-            client_cert=(args.cert, args.key),
-            ca_bundle=args.ca,
-            timeout=args.timeout,
-        ) as client:
-            yield client
+        with client(settings, sign, args.cert, args.key, args.ca) as dmp:
+            yield dmp
         return
-    try:
-        from segur_ris.sandbox._dmp import DmpSandbox
-    except ImportError:
-        raise ConfigError(
-            "le DMP de bac à sable (segur_ris.sandbox._dmp) n'est pas disponible: utilisez --env"
-        ) from None
-    from segur_ris.sandbox import generate_org_pki, generate_test_pki
+    from segur_ris.sandbox import DmpSandbox, generate_org_pki, generate_test_pki
 
     base = load_settings(args.config, env="demo")
     with tempfile.TemporaryDirectory(prefix="segur-ris-") as tmp:
         pki = generate_test_pki(Path(tmp) / "tls")
         org = generate_org_pki(Path(tmp) / "org", structure_id=base.structure.id)
-        known = (_DEMO_INS, *([args.ins] if getattr(args, "ins", None) else []))
-        with DmpSandbox(pki, org.ca_cert, db_path=args.sandbox_db, known_ins=known) as sandbox:
+        db = sandbox_db or args.sandbox_db
+        with DmpSandbox(pki, org.ca_cert, db_path=db, known_ins=known_ins) as sandbox:
             settings = base.with_endpoints(dmp=sandbox.url)
-            with DmpClient(
-                settings,
-                vihf=context(settings),
-                sign_credential=org.sign.credential,
-                client_cert=(org.auth_cli.cert, org.auth_cli.key),
-                ca_bundle=pki.ca_cert,
-                timeout=args.timeout,
-            ) as client:
-                yield client
+            auth = org.auth_cli
+            with client(settings, org.sign.credential, auth.cert, auth.key, pki.ca_cert) as dmp:
+                yield dmp
+
+
+@contextlib.contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Any]:
+    known = (_DEMO_INS, *([args.ins] if getattr(args, "ins", None) else []))
+    with dmp_client(args, known_ins=known) as client:
+        yield client
 
 
 def _entry_dict(entry: Any) -> dict[str, Any]:
