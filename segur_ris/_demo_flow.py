@@ -310,7 +310,7 @@ class DemoFlow:
 
     def sandbox(self, step: DemoStep) -> None:
         from segur_ris.sandbox import SandboxSuite
-        from segur_ris.transport import RequestsTransport
+        from segur_ris.transport import HttpsTransport
 
         # a temporary folder: the PKIs' private keys never reach the output folder
         self.suite = SandboxSuite(None).start()
@@ -320,7 +320,7 @@ class DemoFlow:
         )
         org = suite.org
         self.recorder = _StepRecorder(
-            RequestsTransport(
+            HttpsTransport(
                 client_cert=(org.auth_cli.cert, org.auth_cli.key), ca_bundle=suite.pki.ca_cert
             ),
             self.output,
@@ -451,11 +451,11 @@ class DemoFlow:
 
     def _insi(self, cn: str = "INSI-AUTO") -> Any:
         from segur_ris.insi import InsiClient
-        from segur_ris.transport import RequestsTransport
+        from segur_ris.transport import HttpsTransport
 
         credential = self.suite.pki.clients[cn]
         transport = _StepRecorder(
-            RequestsTransport(
+            HttpsTransport(
                 client_cert=(credential.cert, credential.key), ca_bundle=self.suite.pki.ca_cert
             ),
             self.output,

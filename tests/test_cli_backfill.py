@@ -180,8 +180,12 @@ def test_backfill_text_output_and_bad_folder(
     _, cda = cda_factory.make()
     (root / "a.xml").write_bytes(cda)
     db = tmp_path / "o.sqlite"
-    assert cli("backfill", str(root), "--db", str(db), "--no-progress") == 0
+    assert cli("backfill", str(root), "--db", str(db), "--no-progress", "--concurrency", "1") == 0
     assert "1 documents: 1 envoyés, 0 ignorés (déjà envoyés), 0 en échec" in capsys.readouterr().out
+    for lanes in ("0", "65", "deux"):
+        with pytest.raises(SystemExit):
+            cli("backfill", str(root), "--db", str(db), "--concurrency", lanes)
+        assert "--concurrency" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         cli("backfill", str(tmp_path / "missing"), "--db", str(db))
     with pytest.raises(ConfigError):

@@ -230,12 +230,67 @@ def parse_ts(value: str | None) -> _dt.datetime | None:
         raise CdaError(f"date HL7 {value!r} invalide: {exc}", code="time") from None
 
 
+# A CDA header is read with ~70 child paths (``h:recordTarget/h:patientRole``…): lxml's
+# ``find`` re-parses the path and walks a generic selector each time, ~4x the cost of walking
+# the children with ``iterchildren(tag)``. Plain ``prefix:name/…`` paths are turned once into
+# Clark tags and walked directly (same first-match / document order as ``find``/``findall``);
+# paths with predicates or ``.`` still go to lxml.
+_STEP = re.compile(r"([\w-]+):([A-Za-z_][\w.-]*)")
+_STEPS: dict[str, tuple[str, ...] | None] = {}
+
+
+def _steps(path: str) -> tuple[str, ...] | None:
+    """The Clark tags of a plain child path, ``None`` for any other path."""
+    try:
+        return _STEPS[path]
+    except KeyError:
+        pass
+    tags: list[str] = []
+    for step in path.split("/"):
+        match = _STEP.fullmatch(step)
+        if match is None or match.group(1) not in NS:
+            _STEPS[path] = None
+            return None
+        tags.append(f"{{{NS[match.group(1)]}}}{match.group(2)}")
+    _STEPS[path] = found = tuple(tags)
+    return found
+
+
+def _first_match(
+    element: etree._Element, tags: tuple[str, ...], index: int
+) -> etree._Element | None:
+    if index == len(tags) - 1:
+        return next(element.iterchildren(tags[index]), None)
+    for child in element.iterchildren(tags[index]):
+        found = _first_match(child, tags, index + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _collect(
+    element: etree._Element, tags: tuple[str, ...], index: int, out: list[etree._Element]
+) -> list[etree._Element]:
+    if index == len(tags) - 1:
+        out.extend(element.iterchildren(tags[index]))
+    else:
+        for child in element.iterchildren(tags[index]):
+            _collect(child, tags, index + 1, out)
+    return out
+
+
 def _find(element: etree._Element | None, path: str) -> etree._Element | None:
-    return None if element is None else element.find(path, NS)
+    if element is None:
+        return None
+    tags = _steps(path)
+    return element.find(path, NS) if tags is None else _first_match(element, tags, 0)
 
 
 def _all(element: etree._Element | None, path: str) -> list[etree._Element]:
-    return [] if element is None else element.findall(path, NS)
+    if element is None:
+        return []
+    tags = _steps(path)
+    return element.findall(path, NS) if tags is None else _collect(element, tags, 0, [])
 
 
 def _attr(element: etree._Element | None, name: str) -> str:
@@ -452,9 +507,9 @@ def read_cda(data: bytes | etree._Element) -> CdaDocument:
     return _read_cda(data)
 
 
-def _read_cda(data: bytes | etree._Element, *, with_pdf: bool = True) -> CdaDocument:
-    """:func:`read_cda`; ``with_pdf=False`` skips decoding the N1 PDF (``pdf`` is ``None``),
-    for callers that only need the header (XDS metadata)."""
+def _read_cda(data: bytes | etree._Element, *, header_only: bool = False) -> CdaDocument:
+    """:func:`read_cda`; ``header_only`` skips the body (``pdf`` is ``None``, ``sections``
+    empty), for callers that only need the header (XDS metadata)."""
     root = data if isinstance(data, etree._Element) else _root(data, "document CDA")
     if root.tag != f"{{{NS['h']}}}ClinicalDocument":
         raise CdaError("document CDA: ClinicalDocument (urn:hl7-org:v3) attendu", code="not_cda")
@@ -539,8 +594,8 @@ def _read_cda(data: bytes | etree._Element, *, with_pdf: bool = True) -> CdaDocu
             ),
             None,
         ),
-        pdf=_pdf(root) if with_pdf else None,
-        sections=_sections(root),
+        pdf=None if header_only else _pdf(root),
+        sections=() if header_only else _sections(root),
     )
 
 

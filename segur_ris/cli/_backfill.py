@@ -56,6 +56,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--max-attempts", type=int, default=5, help="tries per document")
     parser.add_argument("--lease", type=float, default=60.0, help="seconds a job is held")
+    parser.add_argument(
+        "--concurrency",
+        type=_lanes,
+        default=4,
+        help="documents in flight at once (the next one is signed while the DMP answers)",
+    )
     parser.add_argument("--audit", type=Path, help="append the audit trail (JSON lines) here")
     parser.add_argument("--evidence", type=Path, help="record the exchanges in this folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -211,6 +217,16 @@ def _reason(job: Any) -> str:
     return f"{error.type}: [{error.code}] {error.message}" if error.code else error.message
 
 
+def _lanes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"entre 1 et 64, pas {text!r}")
+    return value
+
+
 @contextlib.contextmanager
 def _client(args: argparse.Namespace, patients: set[str]) -> Iterator[Any]:
     def wrap(transport: Any) -> Any:
@@ -264,6 +280,7 @@ def _deliver(args: argparse.Namespace, outbox: Any, run: _Run) -> None:
             backoff=Backoff(base=1.0, factor=2.0, cap=15.0),
             max_attempts=max(args.max_attempts, 1),
             audit=audit,
+            concurrency=args.concurrency,
         )
         progress = stack.enter_context(_progress(args, len(todo)))
         final = (JobStatus.DONE, JobStatus.FAILED)

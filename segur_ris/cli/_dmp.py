@@ -92,11 +92,11 @@ def dmp_client(
     ``--sandbox-db``) with a throw-away PKI. ``wrap`` wraps its HTTPS transport (evidence)."""
     from segur_ris.config import load_settings
     from segur_ris.dmp import DmpClient
-    from segur_ris.transport import RequestsTransport
+    from segur_ris.transport import HttpsTransport
     from segur_ris.vihf import VihfContext
 
     def client(settings: Any, sign: Any, cert: Any, key: Any, ca: Any) -> Any:
-        transport: Any = RequestsTransport(client_cert=(cert, key), ca_bundle=ca)
+        transport: Any = HttpsTransport(client_cert=(cert, key), ca_bundle=ca)
         return DmpClient(
             settings,
             vihf=VihfContext.for_automate(

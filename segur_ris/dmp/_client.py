@@ -37,7 +37,7 @@ from segur_ris.dmp._patients import (
 from segur_ris.dmp._soap import build_envelope, parse_envelope
 from segur_ris.errors import ConfigError, DmpError, TransportError, XmlError
 from segur_ris.ins import Ins, from_xds_patient_id
-from segur_ris.transport import HttpTransport, RequestsTransport
+from segur_ris.transport import HttpsTransport, HttpTransport
 from segur_ris.vihf import VihfContext, build_vihf, build_xades, sign_vihf
 from segur_ris.xds import (
     ASSOCIATION_HAS_MEMBER,
@@ -58,7 +58,6 @@ from segur_ris.xds import (
     SubmissionSet,
     availability_status_update,
     build_adhoc_query,
-    build_provide_and_register,
     build_retrieve_request,
     build_submit_objects,
     document_entry_from_cda,
@@ -68,6 +67,7 @@ from segur_ris.xds import (
     parse_registry_response,
     parse_retrieve_response,
     post_mtom,
+    provide_and_register_xml,
     xds_time,
 )
 from segur_ris.xds._valuesets import J58_CONFIDENTIALITY
@@ -127,8 +127,10 @@ class DmpClient:
     ``settings`` gives the DMP base URL (``endpoints.dmp``) and the INS OIDs of the
     environment; ``vihf`` the caller (e.g. :meth:`VihfContext.for_automate`);
     ``sign_credential`` the structure's ORG SIGN credential (VIHF and XAdES signatures,
-    required in the indirect modes). Without ``transport`` a :class:`RequestsTransport` with
-    ``client_cert=(cert, key)`` (ORG AUTH_CLI) and ``ca_bundle`` is used.
+    required in the indirect modes). Without ``transport`` an
+    :class:`~segur_ris.transport.HttpsTransport` with ``client_cert=(cert, key)`` (ORG AUTH_CLI)
+    and ``ca_bundle`` is used: one keep-alive connection pool, safe to share between threads
+    (the outbox's lanes).
 
     >>> with DmpClient(settings, vihf=ctx, sign_credential=sign, client_cert=(c, k)) as dmp:
     ...     result = dmp.submit(cda)  # doctest: +SKIP
@@ -166,7 +168,7 @@ class DmpClient:
         if transport is None:
             if client_cert is None:
                 raise ConfigError("DMP: un certificat client (ORG AUTH_CLI ou CPS) est requis")
-            transport = RequestsTransport(client_cert=client_cert, ca_bundle=ca_bundle)
+            transport = HttpsTransport(client_cert=client_cert, ca_bundle=ca_bundle)
         self._transport = transport
         self._known: dict[str, DocumentEntry] = {}  # uniqueId → last entry seen
 
@@ -215,19 +217,28 @@ class DmpClient:
     def _call_mtom(
         self,
         action: str,
-        body: etree._Element,
+        body: etree._Element | bytes,
         resource_id: str,
         attachments: Sequence[MtomPart] = (),
+        includes: Sequence[str] = (),
     ) -> tuple[etree._Element, dict[str, bytes]]:
-        """An MTOM exchange with the repository: the answer's body element and its parts."""
+        """An MTOM exchange with the repository: the answer's body element and its parts.
+        ``body`` is an element or its XML; ``includes`` the href of each of its
+        ``xop:Include``."""
         url = f"{self.url}/repository"
         envelope, message_id = build_envelope(body, action, security=self._security(resource_id))
         started = time.perf_counter()
         message = post_mtom(
-            self._transport, url, envelope, attachments, action=action, timeout=self.timeout
+            self._transport,
+            url,
+            envelope,
+            attachments,
+            action=action,
+            timeout=self.timeout,
+            includes=includes,  # known: the envelope is not parsed again to find them
         )
         self._log(action, message_id, "MTOM", started)
-        answer = _read_answer(message.root, 200, url)
+        answer = _read_answer(message.root_element(), 200, url)  # the decoder's tree
         return answer, {part.content_id: part.data for part in message.attachments}
 
     def _submission_set(self, patient_id: str, entry: DocumentEntry | None) -> SubmissionSet:
@@ -358,7 +369,11 @@ class DmpClient:
             MtomPart(sig_cid, "text/xml", xades),
         )
         answer, _ = self._call_mtom(
-            ACTION_ITI41, build_provide_and_register(request), entry.patient_id, parts
+            ACTION_ITI41,
+            provide_and_register_xml(request),  # text only: the envelope is written around it
+            entry.patient_id,
+            parts,
+            includes=[f"cid:{doc_cid}", f"cid:{sig_cid}"],
         )
         response = parse_registry_response(answer)
         response.raise_for_errors()
@@ -521,10 +536,10 @@ def _part(parts: dict[str, bytes], content_id: str) -> bytes:
     raise DmpError(f"ITI-43: partie MIME <{content_id}> absente", code="XDSMissingDocument")
 
 
-def _read_answer(data: bytes, status: int, url: str) -> etree._Element:
-    """The first body element of a SOAP answer; faults raise :class:`DmpError`, a non-SOAP
-    error answer :class:`TransportError`."""
-    if not data:
+def _read_answer(data: bytes | etree._Element, status: int, url: str) -> etree._Element:
+    """The first body element of a SOAP answer (bytes or parsed); faults raise
+    :class:`DmpError`, a non-SOAP error answer :class:`TransportError`."""
+    if not isinstance(data, etree._Element) and not data:
         raise TransportError(f"réponse vide (HTTP {status}) de {url}")
     try:
         return parse_envelope(data).body

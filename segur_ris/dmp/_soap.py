@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from segur_ris._xml import parse_xml
+from segur_ris._xml import escape_text, parse_xml
 from segur_ris.errors import DmpError
 
 __all__ = ["NS_SOAP12", "NS_WSA", "NS_WSSE", "SoapMessage", "build_envelope", "parse_envelope"]
@@ -33,7 +33,7 @@ class SoapMessage:
 
 
 def build_envelope(
-    body: etree._Element,
+    body: etree._Element | bytes,
     action: str,
     *,
     security: etree._Element | None = None,
@@ -44,24 +44,51 @@ def build_envelope(
 
     Headers as in the official DMP samples: ``MessageID``, ``To`` (empty unless given),
     ``ReplyTo`` anonymous and ``Action`` (``mustUnderstand``), then ``wsse:Security`` holding
-    ``security`` (the VIHF assertion, signed or not) when given.
+    ``security`` (the VIHF assertion, signed or not) when given. ``body`` is an element or
+    its XML already serialised (UTF-8, no declaration, e.g.
+    :func:`~segur_ris.xds.provide_and_register_xml`), put in as is.
     """
     message_id = message_id or f"urn:uuid:{uuid.uuid4()}"
-    envelope = etree.Element(f"{_S}Envelope", nsmap={"soap": NS_SOAP12})
-    header = etree.SubElement(envelope, f"{_S}Header")
-    etree.SubElement(header, f"{_A}MessageID", nsmap={None: NS_WSA}).text = message_id  # type: ignore[dict-item]
-    etree.SubElement(header, f"{_A}To", nsmap={None: NS_WSA}).text = to or None  # type: ignore[dict-item]
-    reply = etree.SubElement(header, f"{_A}ReplyTo", nsmap={None: NS_WSA})  # type: ignore[dict-item]
-    reply.set(f"{_S}mustUnderstand", "true")
-    etree.SubElement(reply, f"{_A}Address").text = _ANONYMOUS
-    action_el = etree.SubElement(header, f"{_A}Action", nsmap={None: NS_WSA})  # type: ignore[dict-item]
-    action_el.set(f"{_S}mustUnderstand", "true")
-    action_el.text = action
+    # The envelope is written around the serialised body and token: appending them to an lxml
+    # envelope would move (and re-namespace) every node of an ITI-41 request, ~0.4 ms per call.
+    # ``body`` and ``security`` are left where they are.
+    to_element = f'<To xmlns="{NS_WSA}">{_escaped(to)}</To>' if to else f'<To xmlns="{NS_WSA}"/>'
+    token = b""
     if security is not None:
-        holder = etree.SubElement(header, f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE})
-        holder.append(security)
-    etree.SubElement(envelope, f"{_S}Body").append(body)
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), message_id
+        token = (
+            f'<wsse:Security xmlns:wsse="{NS_WSSE}">'.encode()
+            + _serialised(security)
+            + b"</wsse:Security>"
+        )
+    header = (
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f'<soap:Envelope xmlns:soap="{NS_SOAP12}"><soap:Header>'
+        f'<MessageID xmlns="{NS_WSA}">{_escaped(message_id)}</MessageID>{to_element}'
+        f'<ReplyTo xmlns="{NS_WSA}" soap:mustUnderstand="true"><Address>{_ANONYMOUS}</Address>'
+        f'</ReplyTo><Action xmlns="{NS_WSA}" soap:mustUnderstand="true">{_escaped(action)}</Action>'
+    )
+    return (
+        header.encode()
+        + token
+        + b"</soap:Header><soap:Body>"
+        + (bytes(body) if isinstance(body, bytes | bytearray) else _serialised(body))
+        + b"</soap:Body></soap:Envelope>",
+        message_id,
+    )
+
+
+def _serialised(element: etree._Element) -> bytes:
+    return etree.tostring(element, encoding="UTF-8", xml_declaration=False, with_tail=False)
+
+
+def _unrepresentable(value: str) -> DmpError:
+    return DmpError(f"enveloppe SOAP: caractère interdit en XML dans {value!r}")
+
+
+def _escaped(value: str) -> str:
+    """``value`` escaped as element content (as lxml writes it); refused when XML 1.0 cannot
+    hold it."""
+    return escape_text(value, _unrepresentable)
 
 
 def _text(parent: etree._Element | None, tag: str) -> str | None:
@@ -71,10 +98,11 @@ def _text(parent: etree._Element | None, tag: str) -> str | None:
     return found.text.strip() if found is not None and found.text else None
 
 
-def parse_envelope(data: bytes) -> SoapMessage:
-    """Read a SOAP 1.2 answer (XXE-safe). A SOAP Fault raises :class:`DmpError` with its
-    subcode (or code) as ``code``."""
-    root = parse_xml(data, what="réponse DMP")  # XmlError / UnsafeXmlError when malformed
+def parse_envelope(data: bytes | etree._Element) -> SoapMessage:
+    """Read a SOAP 1.2 answer (bytes, parsed XXE-safe, or an already parsed root). A SOAP
+    Fault raises :class:`DmpError` with its subcode (or code) as ``code``."""
+    # XmlError / UnsafeXmlError when malformed
+    root = data if isinstance(data, etree._Element) else parse_xml(data, what="réponse DMP")
     if root.tag != f"{_S}Envelope":
         raise DmpError(f"réponse DMP: enveloppe SOAP 1.2 attendue, reçu {root.tag}")
     header = root.find(f"{_S}Header")

@@ -25,7 +25,7 @@ from segur_ris.errors import (
 from segur_ris.ins import IdentityTraits, PatientIdentity
 from segur_ris.insi._messages import build_traits_request, build_vitale_request, parse_response
 from segur_ris.insi._model import InsiContext, InsiRequest, InsiResult, VitaleQuery
-from segur_ris.transport import HttpResponse, HttpTransport, RequestsTransport
+from segur_ris.transport import HttpResponse, HttpsTransport, HttpTransport
 
 __all__ = ["InsVerification", "InsiClient", "first_name_attempts"]
 
@@ -103,7 +103,7 @@ class InsiClient:
                 )
             if client_cert is not None and check_certificate:
                 _check_insi_certificate(client_cert[0])
-            transport = RequestsTransport(client_cert=client_cert, ca_bundle=ca_bundle)
+            transport = HttpsTransport(client_cert=client_cert, ca_bundle=ca_bundle)
         self._transport = transport
 
     # --- one call ---------------------------------------------------------------------------

@@ -226,10 +226,10 @@ class EvidenceTransport:
     def __init__(self, inner: HttpTransport, directory: str | os.PathLike[str]) -> None:
         self._inner = inner
         self.directory = Path(directory)
-        self._recorders: dict[str, tuple[RecordingTransport, threading.Lock]] = {}
+        self._recorders: dict[str, RecordingTransport] = {}
         self._lock = threading.Lock()
 
-    def _recorder(self, transaction: str) -> tuple[RecordingTransport, threading.Lock]:
+    def _recorder(self, transaction: str) -> RecordingTransport:
         with self._lock:
             found = self._recorders.get(transaction)
             if found is None:
@@ -238,13 +238,13 @@ class EvidenceTransport:
                     folder.mkdir(parents=True, exist_ok=True)
                     # a resumed run (backfill…) numbers its exchanges after the previous ones
                     # instead of overwriting them
-                    recorder = RecordingTransport(self._inner, folder, start=_last_number(folder))
+                    found = RecordingTransport(self._inner, folder, start=_last_number(folder))
                 except OSError as exc:
                     raise OutboxError(
                         f"dossier de preuves inaccessible: {folder}: {exc.strerror}",
                         code="evidence",
                     ) from None
-                found = self._recorders[transaction] = (recorder, threading.Lock())
+                self._recorders[transaction] = found
             return found
 
     def post(
@@ -252,19 +252,19 @@ class EvidenceTransport:
     ) -> HttpResponse:
         action = _soap_action(headers)
         transaction = transaction_of_soap_action(action)
-        recorder, lock = self._recorder(transaction)
+        recorder = self._recorder(transaction)
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        # one exchange at a time per transaction: the envelope file and the recorder's request
-        # and response files must carry the same number
-        with lock:
-            if content_type.lower().startswith("multipart/related"):
-                envelope = _mtom_envelope(body, content_type)
-                if envelope is not None:
-                    name = action.rsplit(":", 1)[-1] if action else "exchange"
-                    number = recorder.count + 1
-                    path = self.directory / transaction / f"{number:03d}-{name}"
-                    path.with_name(path.name + ".request-envelope.xml").write_bytes(envelope)
-            return recorder.post(url, body, headers, timeout)
+        # the exchange's number first: the envelope file carries the same number as the
+        # recorder's request and response files, and concurrent exchanges (the outbox's lanes)
+        # are not serialised
+        number = recorder.reserve()
+        if content_type.lower().startswith("multipart/related"):
+            envelope = _mtom_envelope(body, content_type)
+            if envelope is not None:
+                name = action.rsplit(":", 1)[-1] if action else "exchange"
+                path = self.directory / transaction / f"{number:03d}-{name}"
+                path.with_name(path.name + ".request-envelope.xml").write_bytes(envelope)
+        return recorder.post_reserved(number, url, body, headers, timeout)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)

@@ -54,6 +54,12 @@ class Worker:
     than ``max_attempts`` times without an answer (a worker killed each time: poison job) is
     failed too. ``lease`` must exceed the longest delivery (the client's timeout). Each attempt
     is written to ``audit`` when given.
+
+    ``concurrency`` > 1 makes :meth:`run` deliver that many jobs at once, on as many threads
+    sharing the outbox and the handlers (which must then be thread-safe, as
+    :class:`~segur_ris.dmp.DmpClient` is): while one delivery waits for the DMP's answer, the
+    next document is built and signed. The national services answer in tens to hundreds of
+    milliseconds, so one lane mostly waits; a few lanes keep one core busy.
     """
 
     def __init__(
@@ -68,11 +74,14 @@ class Worker:
         audit: AuditTrail | None = None,
         transactions: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
+        concurrency: int = 1,
     ) -> None:
         if not handlers:
             raise OutboxError("un worker a besoin d'au moins un handler", code="handlers")
         if max_attempts < 1:
             raise OutboxError("max_attempts doit être >= 1", code="max_attempts")
+        if not 1 <= concurrency <= 64:
+            raise OutboxError("concurrency doit être entre 1 et 64", code="concurrency")
         self.outbox = outbox
         self.handlers = dict(handlers)
         self.worker_id = worker_id or default_worker_id()
@@ -81,7 +90,9 @@ class Worker:
         self.max_attempts = max_attempts
         self.audit = audit
         self.transactions = {**ACTION_TRANSACTIONS, **(transactions or {})}
+        self.concurrency = concurrency
         self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()  # random.Random is not documented thread-safe
         self._actions = list(self.handlers)
 
     def run_once(self) -> Job | None:
@@ -94,11 +105,14 @@ class Worker:
 
     def process(self, job: Job) -> Job:
         """Run the handler of a claimed ``job`` and record the outcome."""
-        return self._process(job, None)[0]
+        return self._process(job, None, self.worker_id)[0]
 
-    def _process(self, job: Job, claim_next: threading.Event | None) -> tuple[Job, Job | None]:
-        """Process ``job``; with ``claim_next`` (a stop event, not set), a successful delivery
-        is recorded together with the claim of the next due job, in one transaction."""
+    def _process(
+        self, job: Job, claim_next: Callable[[], bool] | None, worker_id: str
+    ) -> tuple[Job, Job | None]:
+        """Process ``job``; with ``claim_next`` (returns whether to go on), a successful
+        delivery is recorded together with the claim of the next due job by ``worker_id``, in
+        one transaction."""
         started = time.perf_counter()
         if job.attempts > self.max_attempts:
             error = JobError(
@@ -108,7 +122,7 @@ class Worker:
                 transient=False,
             )
             updated = self.outbox.fail(job, error, permanent=True)
-            self._audit(job, "failed", started, error)
+            self._audit(job, "failed", started, error, worker_id)
             return updated, None
         handler = self.handlers[job.action]
         try:
@@ -118,7 +132,10 @@ class Worker:
             if not isinstance(exc, SegurError | OSError):  # a bug: the operator needs the trace
                 _log.exception("outbox %s %s: exception inattendue", job.action, job.key)
             permanent = not error.transient or job.attempts >= self.max_attempts
-            delay = 0.0 if permanent else self.backoff.delay(job.attempts, self._rng)
+            delay = 0.0
+            if not permanent:
+                with self._rng_lock:
+                    delay = self.backoff.delay(job.attempts, self._rng)
             updated = self.outbox.fail(job, error, permanent=permanent, retry_in=delay)
             _log.warning(
                 "outbox %s %s (travail %d, essai %d): %s %s%s",
@@ -130,16 +147,16 @@ class Worker:
                 f"[{error.code}] " if error.code else "",
                 "échec définitif" if permanent else f"nouvel essai dans {delay:.1f} s",
             )
-            self._audit(job, "failed" if permanent else "retry", started, error)
+            self._audit(job, "failed" if permanent else "retry", started, error, worker_id)
             return updated, None
         following: Job | None = None
-        if claim_next is not None and not claim_next.is_set():
+        if claim_next is not None and claim_next():
             updated, following = self.outbox.complete_and_claim(
-                job, self.worker_id, outcome=outcome, lease=self.lease, actions=self._actions
+                job, worker_id, outcome=outcome, lease=self.lease, actions=self._actions
             )
         else:
             updated = self.outbox.complete(job, outcome=outcome)
-        self._audit(job, outcome, started, None)
+        self._audit(job, outcome, started, None, worker_id)
         return updated, following
 
     def run(
@@ -152,28 +169,85 @@ class Worker:
     ) -> int:
         """Process jobs until ``stop_event`` is set (waiting ``idle`` s when nothing is due),
         or, with ``until_idle``, until nothing is due. Returns the number of jobs processed;
-        ``on_job`` is called with each job as recorded (done, pending again, failed).
+        ``on_job`` is called with each job as recorded (done, pending again, failed), one call
+        at a time even with several lanes.
 
         A delivery is recorded together with the claim of the next job (one transaction per
-        job instead of two); once ``stop_event`` is set, no new job is claimed. Without
-        ``until_idle``, a database outage (``OutboxError`` ``storage``/``connect``) is logged
-        and waited out (the job in hand, if any, is taken again after its lease)."""
+        job instead of two); once ``stop_event`` is set, no new job is claimed and the jobs in
+        hand are finished. Without ``until_idle``, a database outage (``OutboxError``
+        ``storage``/``connect``) is logged and waited out (the job in hand, if any, is taken
+        again after its lease). With ``concurrency`` > 1 the lanes run on threads named after
+        the worker (claims recorded as ``<worker_id>/<lane>``); an error that ends one lane
+        stops the others from claiming and is raised once they have finished."""
         stop = stop_event or threading.Event()
+        if self.concurrency == 1:
+            return self._lane(self.worker_id, stop, None, idle, until_idle, on_job)
+        halt = threading.Event()  # set when a lane ends on an error
+        callback_lock = threading.Lock()
+        counts = [0] * self.concurrency
+        errors: list[BaseException] = []
+
+        def report(job: Job) -> None:
+            if on_job is not None:
+                with callback_lock:
+                    on_job(job)
+
+        def lane(index: int) -> None:
+            try:
+                counts[index] = self._lane(
+                    f"{self.worker_id}/{index + 1}", stop, halt, idle, until_idle, report
+                )
+            except BaseException as exc:  # raised in run() once every lane has finished
+                errors.append(exc)
+                halt.set()
+
+        threads = [
+            threading.Thread(target=lane, args=(i,), name=f"outbox-{self.worker_id}/{i + 1}")
+            for i in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C while waiting: finish the jobs in hand, claim no more
+            halt.set()
+            for thread in threads:
+                thread.join()
+            raise
+        if errors:
+            raise errors[0]
+        return sum(counts)
+
+    def _lane(
+        self,
+        worker_id: str,
+        stop: threading.Event,
+        halt: threading.Event | None,
+        idle: float,
+        until_idle: bool,
+        on_job: Callable[[Job], None] | None,
+    ) -> int:
+        """One claim-deliver-record loop (see :meth:`run`)."""
+
+        def going() -> bool:
+            return not stop.is_set() and (halt is None or not halt.is_set())
+
         count = 0
         following: Job | None = None
-        while following is not None or not stop.is_set():
+        while following is not None or going():
             try:
                 if following is not None:
                     job: Job | None = following
                     following = None
                 else:
-                    job = self.outbox.claim(self.worker_id, lease=self.lease, actions=self._actions)
+                    job = self.outbox.claim(worker_id, lease=self.lease, actions=self._actions)
                 if job is None:
                     if until_idle:
                         break
                     stop.wait(idle)
                     continue
-                updated, following = self._process(job, stop)
+                updated, following = self._process(job, going, worker_id)
             except OutboxError as exc:
                 if until_idle or exc.code not in ("storage", "connect"):
                     raise
@@ -185,7 +259,14 @@ class Worker:
                 on_job(updated)
         return count
 
-    def _audit(self, job: Job, result: str, started: float, error: JobError | None) -> None:
+    def _audit(
+        self,
+        job: Job,
+        result: str,
+        started: float,
+        error: JobError | None,
+        worker_id: str | None = None,
+    ) -> None:
         if self.audit is None:
             return
         ins = job.params.get("ins")
@@ -197,7 +278,7 @@ class Worker:
                 when=dt.datetime.now(dt.UTC),
                 structure_id=self.audit.structure_id,
                 lps=self.audit.lps,
-                worker=self.worker_id,
+                worker=worker_id or self.worker_id,
                 action=job.action,
                 patient_ins=str(ins) if ins else None,
                 document_id=str(document),

@@ -305,7 +305,7 @@ def document_entry_from_cda(
     root: etree._Element | None = None
     if data is not None:
         root = tree if tree is not None else parse_xml(data, what="document CDA")
-        doc: CdaDocument | object = _read_cda(root, with_pdf=False)
+        doc: CdaDocument | object = _read_cda(root, header_only=True)
     else:
         doc = cda
     if not isinstance(doc, CdaDocument):

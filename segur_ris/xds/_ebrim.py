@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from segur_ris._xml import parse_xml
+from segur_ris._xml import escape_attr, escape_text, parse_xml
 from segur_ris.errors import XdsError
 from segur_ris.xds._model import (
     ASSOCIATION_HAS_MEMBER,
@@ -82,6 +82,7 @@ __all__ = [
     "parse_retrieve_request",
     "parse_retrieve_response",
     "parse_submit_objects",
+    "provide_and_register_xml",
     "query_value",
     "quote_list",
     "to_bytes",
@@ -165,93 +166,117 @@ def to_bytes(element: etree._Element) -> bytes:
 
 # --- writing ----------------------------------------------------------------------------------
 
+# The writers emit the XML text (then parsed once when an element is wanted): ~260 elements
+# made one by one with lxml (SubElement, set, nsmap reconciliation) cost ~5 µs each on every
+# ITI-41 request, the text about a tenth of that. Every value goes through :func:`_text` /
+# :func:`_attr` (checked to be XML 1.0 characters, then xml.sax.saxutils escaping); only the
+# constant names and tags of this module are written raw, so the text is well-formed.
+_NS_DECLARATIONS = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in _NSMAP.items())
+
+
+def _unrepresentable(value: str) -> XdsError:
+    return XdsError(f"valeur non représentable en XML: {value!r}", code="format")
+
+
+def _text(value: str) -> str:
+    """``value`` escaped as element content."""
+    return escape_text(value, _unrepresentable)
+
+
+def _attr(value: str) -> str:
+    """``value`` escaped for a double-quoted attribute (whitespace kept as character refs)."""
+    return escape_attr(value, _unrepresentable)
+
+
+def _element(chunks: list[str], what: str) -> etree._Element:
+    """Parse the XML text the writers produced (one parse for the whole request)."""
+    return parse_xml("".join(chunks).encode("utf-8"), what=what)
+
 
 class _Writer:
-    """Serialises model objects; numbers the Classification / ExternalIdentifier ids."""
+    """Writes model objects as ebRIM XML text into ``out``; numbers the Classification /
+    ExternalIdentifier ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: list[str]) -> None:
         self._counter = itertools.count(1)
+        self.out = out
 
-    def _next(self, prefix: str) -> str:
-        return f"{prefix}{next(self._counter)}"
+    def _end(self, start: int, tag: str) -> None:
+        """Close the element whose start tag is ``out[start - 1]``: as ``<…/>`` when nothing
+        was written since, as lxml writes an empty element."""
+        if len(self.out) == start:
+            self.out[-1] = self.out[-1][:-1] + "/>"
+        else:
+            self.out.append(f"</rim:{tag}>")
 
-    @staticmethod
-    def slot(parent: etree._Element, name: str, values: Sequence[str]) -> None:
-        slot = etree.SubElement(parent, _q(RIM, "Slot"), name=name)
-        value_list = etree.SubElement(slot, _q(RIM, "ValueList"))
-        for value in values:
-            etree.SubElement(value_list, _q(RIM, "Value")).text = value
-
-    @staticmethod
-    def localized(parent: etree._Element, tag: str, text: str) -> None:
-        if not text:
-            return
-        holder = etree.SubElement(parent, _q(RIM, tag))
-        string = etree.SubElement(holder, _q(RIM, "LocalizedString"))
-        string.set("charset", "UTF8")
-        string.set("value", text)
-        string.set(_q(XML_NS, "lang"), "FR")
-
-    def code(self, parent: etree._Element, scheme: str, code: Code) -> None:
-        element = etree.SubElement(
-            parent,
-            _q(RIM, "Classification"),
-            classificationScheme=scheme,
-            classifiedObject=str(parent.get("id")),
-            id=self._next("cl"),
-            nodeRepresentation=code.code,
+    def slot(self, name: str, values: Iterable[str]) -> None:
+        listed = "".join(f"<rim:Value>{_text(value)}</rim:Value>" for value in values)
+        self.out.append(
+            f'<rim:Slot name="{_attr(name)}">'
+            + (f"<rim:ValueList>{listed}</rim:ValueList>" if listed else "<rim:ValueList/>")
+            + "</rim:Slot>"
         )
-        self.slot(element, "codingScheme", [code.scheme])
-        self.localized(element, "Name", code.display)
 
-    def author(self, parent: etree._Element, scheme: str, author: Author) -> None:
-        element = etree.SubElement(
-            parent,
-            _q(RIM, "Classification"),
-            classificationScheme=scheme,
-            classifiedObject=str(parent.get("id")),
-            id=self._next("cl"),
-            nodeRepresentation="",
+    def localized(self, tag: str, text: str) -> None:
+        if text:
+            self.out.append(
+                f'<rim:{tag}><rim:LocalizedString charset="UTF8" value="{_attr(text)}" '
+                f'xml:lang="FR"/></rim:{tag}>'
+            )
+
+    def code(self, owner: str, scheme: str, code: Code) -> None:
+        self.out.append(
+            f'<rim:Classification classificationScheme="{scheme}" classifiedObject="{owner}" '
+            f'id="cl{next(self._counter)}" nodeRepresentation="{_attr(code.code)}">'
         )
+        self.slot("codingScheme", (code.scheme,))
+        self.localized("Name", code.display)
+        self.out.append("</rim:Classification>")
+
+    def author(self, owner: str, scheme: str, author: Author) -> None:
+        self.out.append(
+            f'<rim:Classification classificationScheme="{scheme}" classifiedObject="{owner}" '
+            f'id="cl{next(self._counter)}" nodeRepresentation="">'
+        )
+        start = len(self.out)
         for name, attribute in _AUTHOR_SLOTS.items():
             value = getattr(author, attribute)
             values = (value,) if isinstance(value, str) else tuple(value)
             if any(values):
-                self.slot(element, name, [v for v in values if v])
+                self.slot(name, [v for v in values if v])
+        self._end(start, "Classification")
 
-    def node(self, parent: etree._Element, node: str) -> None:
-        etree.SubElement(
-            parent,
-            _q(RIM, "Classification"),
-            classificationNode=node,
-            classifiedObject=str(parent.get("id")),
-            id=self._next("cl"),
+    def node(self, owner: str, node: str) -> None:
+        self.out.append(
+            f'<rim:Classification classificationNode="{node}" classifiedObject="{owner}" '
+            f'id="cl{next(self._counter)}"/>'
         )
 
-    def external_id(self, parent: etree._Element, scheme: str, value: str, name: str) -> None:
-        element = etree.SubElement(
-            parent,
-            _q(RIM, "ExternalIdentifier"),
-            id=self._next("ei"),
-            identificationScheme=scheme,
-            registryObject=str(parent.get("id")),
-            value=value,
+    def external_id(self, owner: str, scheme: str, value: str, name: str) -> None:
+        self.out.append(
+            f'<rim:ExternalIdentifier id="ei{next(self._counter)}" identificationScheme="{scheme}" '
+            f'registryObject="{owner}" value="{_attr(value)}">'
         )
-        self.localized(element, "Name", name)
+        self.localized("Name", name)
+        self.out.append("</rim:ExternalIdentifier>")
 
     @staticmethod
-    def _common(element: etree._Element, obj_id: str, lid: str, status: str) -> None:
-        element.set("id", obj_id)
+    def _common(obj_id: str, lid: str, status: str) -> str:
+        """The ``id``, ``lid`` and ``status`` attributes (``obj_id`` is already escaped)."""
+        text = f' id="{obj_id}"'
         if lid:
-            element.set("lid", lid)
+            text += f' lid="{_attr(lid)}"'
         if status:
-            element.set("status", status)
+            text += f' status="{_attr(status)}"'
+        return text
 
-    def document(self, parent: etree._Element, entry: DocumentEntry) -> None:
-        element = etree.SubElement(parent, _q(RIM, "ExtrinsicObject"))
-        self._common(element, entry.entry_uuid, entry.logical_id, entry.availability_status)
-        element.set("mimeType", entry.mime_type)
-        element.set("objectType", entry.object_type)
+    def document(self, entry: DocumentEntry) -> None:
+        owner = _attr(entry.entry_uuid)
+        common = self._common(owner, entry.logical_id, entry.availability_status)
+        self.out.append(
+            f"<rim:ExtrinsicObject{common}"
+            f' mimeType="{_attr(entry.mime_type)}" objectType="{_attr(entry.object_type)}">'
+        )
         values: dict[str, tuple[str, ...]] = {
             "creationTime": (entry.creation_time,),
             "hash": (entry.hash,),
@@ -268,15 +293,15 @@ class _Writer:
         for name in _DE_SLOTS:
             present = [v for v in values[name] if v]
             if present:
-                self.slot(element, name, present)
+                self.slot(name, present)
         for extra in entry.extra_slots:
-            self.slot(element, extra.name, extra.values)
-        self.localized(element, "Name", entry.title)
-        self.localized(element, "Description", entry.comments)
+            self.slot(extra.name, extra.values)
+        self.localized("Name", entry.title)
+        self.localized("Description", entry.comments)
         if entry.version:
-            etree.SubElement(element, _q(RIM, "VersionInfo"), versionName=entry.version)
+            self.out.append(f'<rim:VersionInfo versionName="{_attr(entry.version)}"/>')
         for author in entry.authors:
-            self.author(element, _DE_AUTHOR, author)
+            self.author(owner, _DE_AUTHOR, author)
         singles = (
             (_DE_CLASS, entry.class_code),
             (_DE_TYPE, entry.type_code),
@@ -286,58 +311,65 @@ class _Writer:
         )
         for scheme, code in singles[:2]:
             if code is not None:
-                self.code(element, scheme, code)
+                self.code(owner, scheme, code)
         for code in entry.confidentiality_codes:
-            self.code(element, _DE_CONFIDENTIALITY, code)
+            self.code(owner, _DE_CONFIDENTIALITY, code)
         for code in entry.event_codes:
-            self.code(element, _DE_EVENT, code)
+            self.code(owner, _DE_EVENT, code)
         for scheme, code in singles[2:]:
             if code is not None:
-                self.code(element, scheme, code)
-        self.external_id(element, _DE_PATIENT_ID, entry.patient_id, "XDSDocumentEntry.patientId")
-        self.external_id(element, _DE_UNIQUE_ID, entry.unique_id, "XDSDocumentEntry.uniqueId")
+                self.code(owner, scheme, code)
+        self.external_id(owner, _DE_PATIENT_ID, entry.patient_id, "XDSDocumentEntry.patientId")
+        self.external_id(owner, _DE_UNIQUE_ID, entry.unique_id, "XDSDocumentEntry.uniqueId")
+        self.out.append("</rim:ExtrinsicObject>")
 
-    def submission_set(self, parent: etree._Element, ss: SubmissionSet) -> None:
-        element = etree.SubElement(parent, _q(RIM, "RegistryPackage"))
-        self._common(element, ss.entry_uuid, "", ss.availability_status)
-        self.slot(element, "submissionTime", [ss.submission_time])
+    def submission_set(self, ss: SubmissionSet) -> None:
+        owner = _attr(ss.entry_uuid)
+        self.out.append(f"<rim:RegistryPackage{self._common(owner, '', ss.availability_status)}>")
+        self.slot("submissionTime", (ss.submission_time,))
         if ss.intended_recipients:
-            self.slot(element, "intendedRecipient", ss.intended_recipients)
+            self.slot("intendedRecipient", ss.intended_recipients)
         for extra in ss.extra_slots:
-            self.slot(element, extra.name, extra.values)
-        self.localized(element, "Name", ss.title)
-        self.localized(element, "Description", ss.comments)
+            self.slot(extra.name, extra.values)
+        self.localized("Name", ss.title)
+        self.localized("Description", ss.comments)
         for author in ss.authors:
-            self.author(element, _SS_AUTHOR, author)
+            self.author(owner, _SS_AUTHOR, author)
         if ss.content_type_code is not None:
-            self.code(element, _SS_CONTENT_TYPE, ss.content_type_code)
-        self.node(element, _SS_NODE)
-        self.external_id(element, _SS_PATIENT_ID, ss.patient_id, "XDSSubmissionSet.patientId")
-        self.external_id(element, _SS_SOURCE_ID, ss.source_id, "XDSSubmissionSet.sourceId")
-        self.external_id(element, _SS_UNIQUE_ID, ss.unique_id, "XDSSubmissionSet.uniqueId")
+            self.code(owner, _SS_CONTENT_TYPE, ss.content_type_code)
+        self.node(owner, _SS_NODE)
+        self.external_id(owner, _SS_PATIENT_ID, ss.patient_id, "XDSSubmissionSet.patientId")
+        self.external_id(owner, _SS_SOURCE_ID, ss.source_id, "XDSSubmissionSet.sourceId")
+        self.external_id(owner, _SS_UNIQUE_ID, ss.unique_id, "XDSSubmissionSet.uniqueId")
+        self.out.append("</rim:RegistryPackage>")
 
-    def folder(self, parent: etree._Element, folder: Folder) -> None:
-        element = etree.SubElement(parent, _q(RIM, "RegistryPackage"))
-        self._common(element, folder.entry_uuid, "", folder.availability_status)
+    def folder(self, folder: Folder) -> None:
+        owner = _attr(folder.entry_uuid)
+        self.out.append(
+            f"<rim:RegistryPackage{self._common(owner, '', folder.availability_status)}>"
+        )
         if folder.last_update_time:
-            self.slot(element, "lastUpdateTime", [folder.last_update_time])
+            self.slot("lastUpdateTime", (folder.last_update_time,))
         for extra in folder.extra_slots:
-            self.slot(element, extra.name, extra.values)
-        self.localized(element, "Name", folder.title)
-        self.localized(element, "Description", folder.comments)
+            self.slot(extra.name, extra.values)
+        self.localized("Name", folder.title)
+        self.localized("Description", folder.comments)
         for code in folder.codes:
-            self.code(element, _FOLDER_CODES, code)
-        self.node(element, _FOLDER_NODE)
-        self.external_id(element, _FOLDER_PATIENT_ID, folder.patient_id, "XDSFolder.patientId")
-        self.external_id(element, _FOLDER_UNIQUE_ID, folder.unique_id, "XDSFolder.uniqueId")
+            self.code(owner, _FOLDER_CODES, code)
+        self.node(owner, _FOLDER_NODE)
+        self.external_id(owner, _FOLDER_PATIENT_ID, folder.patient_id, "XDSFolder.patientId")
+        self.external_id(owner, _FOLDER_UNIQUE_ID, folder.unique_id, "XDSFolder.uniqueId")
+        self.out.append("</rim:RegistryPackage>")
 
-    def association(self, parent: etree._Element, assoc: Association) -> None:
-        element = etree.SubElement(parent, _q(RIM, "Association"))
-        self._common(element, assoc.entry_uuid, "", assoc.availability_status)
-        element.set("objectType", _ASSOCIATION_OBJECT_TYPE)
-        element.set("associationType", assoc.association_type)
-        element.set("sourceObject", assoc.source)
-        element.set("targetObject", assoc.target)
+    def association(self, assoc: Association) -> None:
+        common = self._common(_attr(assoc.entry_uuid), "", assoc.availability_status)
+        self.out.append(
+            f"<rim:Association{common}"
+            f' objectType="{_ASSOCIATION_OBJECT_TYPE}"'
+            f' associationType="{_attr(assoc.association_type)}"'
+            f' sourceObject="{_attr(assoc.source)}" targetObject="{_attr(assoc.target)}">'
+        )
+        start = len(self.out)
         values = (
             assoc.submission_set_status,
             assoc.previous_version,
@@ -346,28 +378,32 @@ class _Writer:
         )
         for name, value in zip(_ASSOCIATION_SLOTS, values, strict=True):
             if value:
-                self.slot(element, name, [value])
+                self.slot(name, (value,))
         for extra in assoc.extra_slots:
-            self.slot(element, extra.name, extra.values)
+            self.slot(extra.name, extra.values)
+        self._end(start, "Association")
 
-    def object_list(self, parent: etree._Element, submission: Submission) -> etree._Element:
-        objects = etree.SubElement(parent, _q(RIM, "RegistryObjectList"))
+    def object_list(self, submission: Submission, refs: Sequence[str] = ()) -> None:
+        self.out.append("<rim:RegistryObjectList>")
+        start = len(self.out)
         for ss in submission.submission_sets:
-            self.submission_set(objects, ss)
+            self.submission_set(ss)
         for folder in submission.folders:
-            self.folder(objects, folder)
+            self.folder(folder)
         for entry in submission.documents:
-            self.document(objects, entry)
+            self.document(entry)
         for assoc in submission.associations:
-            self.association(objects, assoc)
-        return objects
+            self.association(assoc)
+        self.out.extend(f'<rim:ObjectRef id="{_attr(ref)}"/>' for ref in refs)
+        self._end(start, "RegistryObjectList")
 
 
 def build_submit_objects(submission: Submission) -> etree._Element:
     """``lcm:SubmitObjectsRequest`` (ITI-57 body, and the metadata part of ITI-41)."""
-    root = etree.Element(_q(LCM, "SubmitObjectsRequest"), nsmap=_NSMAP)
-    _Writer().object_list(root, submission)
-    return root
+    out = [f"<lcm:SubmitObjectsRequest{_NS_DECLARATIONS}>"]
+    _Writer(out).object_list(submission)
+    out.append("</lcm:SubmitObjectsRequest>")
+    return _element(out, "SubmitObjectsRequest")
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -389,26 +425,89 @@ def _expect(element: etree._Element, ns: str, tag: str, what: str) -> None:
         raise XdsError(f"{what}: {{{ns}}}{tag} attendu, trouvé {element.tag}", code="format")
 
 
+_SLOT = _q(RIM, "Slot")
+_VALUE_LIST = _q(RIM, "ValueList")
+_VALUE = _q(RIM, "Value")
+_CLASSIFICATION = _q(RIM, "Classification")
+_EXTERNAL_IDENTIFIER = _q(RIM, "ExternalIdentifier")
+_NAME = _q(RIM, "Name")
+_DESCRIPTION = _q(RIM, "Description")
+_LOCALIZED_STRING = _q(RIM, "LocalizedString")
+_VERSION_INFO = _q(RIM, "VersionInfo")
+
+
+@dataclass(slots=True)
+class _Parts:
+    """The children of one registry object, read in a single pass over them (a server reads
+    ~100 objects per ITI-41 request: one ``findall`` per attribute was most of its cost)."""
+
+    slots: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    classifications: dict[str | None, list[etree._Element]] = field(default_factory=dict)
+    nodes: set[str | None] = field(default_factory=set)
+    external_ids: dict[str, str] = field(default_factory=dict)
+    name: str | None = None  # first Name holding a LocalizedString
+    description: str | None = None
+    version: str | None = None  # first VersionInfo/@versionName
+
+    def classified(self, scheme: str) -> list[etree._Element]:
+        return self.classifications.get(scheme, [])
+
+
+def _localized_value(holder: etree._Element) -> str | None:
+    string = next(holder.iterchildren(_LOCALIZED_STRING), None)
+    return None if string is None else string.get("value", "")
+
+
+def _parts(element: etree._Element) -> _Parts:
+    parts = _Parts()
+    for child in element:
+        tag = child.tag
+        if tag == _SLOT:
+            values = tuple(
+                (value.text or "")
+                for value_list in child.iterchildren(_VALUE_LIST)
+                for value in value_list.iterchildren(_VALUE)
+            )
+            name = str(child.get("name"))
+            parts.slots[name] = parts.slots.get(name, ()) + values
+        elif tag == _CLASSIFICATION:
+            parts.classifications.setdefault(child.get("classificationScheme"), []).append(child)
+            parts.nodes.add(child.get("classificationNode"))
+        elif tag == _EXTERNAL_IDENTIFIER:
+            parts.external_ids[str(child.get("identificationScheme"))] = child.get("value", "")
+        elif tag == _NAME:
+            if parts.name is None:
+                parts.name = _localized_value(child)
+        elif tag == _DESCRIPTION:
+            if parts.description is None:
+                parts.description = _localized_value(child)
+        elif tag == _VERSION_INFO and parts.version is None:
+            parts.version = child.get("versionName", "")
+    return parts
+
+
 def _slots(element: etree._Element) -> dict[str, tuple[str, ...]]:
-    found: dict[str, tuple[str, ...]] = {}
-    for slot in element.findall("rim:Slot", NS):
-        values = tuple((v.text or "") for v in slot.findall("rim:ValueList/rim:Value", NS))
-        found[str(slot.get("name"))] = found.get(str(slot.get("name")), ()) + values
-    return found
-
-
-def _localized(element: etree._Element, tag: str) -> str:
-    string = element.find(f"rim:{tag}/rim:LocalizedString", NS)
-    return "" if string is None else string.get("value", "")
+    return _parts(element).slots
 
 
 def _code(classification: etree._Element) -> Code:
-    schemes = _slots(classification).get("codingScheme", ("",))
-    return Code(
-        classification.get("nodeRepresentation", ""),
-        schemes[0] if schemes else "",
-        _localized(classification, "Name"),
-    )
+    scheme: str | None = None  # first value of the codingScheme slot(s)
+    name: str | None = None
+    for child in classification:
+        tag = child.tag
+        if tag == _SLOT:
+            if scheme is None and child.get("name") == "codingScheme":
+                scheme = next(
+                    (
+                        value.text or ""
+                        for value_list in child.iterchildren(_VALUE_LIST)
+                        for value in value_list.iterchildren(_VALUE)
+                    ),
+                    None,
+                )
+        elif tag == _NAME and name is None:
+            name = _localized_value(child)
+    return Code(classification.get("nodeRepresentation", ""), scheme or "", name or "")
 
 
 def _author(classification: etree._Element) -> Author:
@@ -422,21 +521,6 @@ def _author(classification: etree._Element) -> Author:
     )
 
 
-def _external_ids(element: etree._Element) -> dict[str, str]:
-    return {
-        str(e.get("identificationScheme")): e.get("value", "")
-        for e in element.findall("rim:ExternalIdentifier", NS)
-    }
-
-
-def _classifications(element: etree._Element, scheme: str) -> list[etree._Element]:
-    return [
-        c
-        for c in element.findall("rim:Classification", NS)
-        if c.get("classificationScheme") == scheme
-    ]
-
-
 def _first(values: tuple[str, ...] | None) -> str:
     return values[0] if values else ""
 
@@ -447,17 +531,17 @@ def _extras(slots: dict[str, tuple[str, ...]], known: Iterable[str]) -> tuple[Sl
 
 
 def _parse_document(element: etree._Element) -> DocumentEntry:
-    slots = _slots(element)
-    ids = _external_ids(element)
+    parts = _parts(element)
+    slots = parts.slots
+    ids = parts.external_ids
 
     def single(scheme: str) -> Code | None:
-        found = _classifications(element, scheme)
+        found = parts.classified(scheme)
         return _code(found[0]) if found else None
 
     def many(scheme: str) -> tuple[Code, ...]:
-        return tuple(_code(c) for c in _classifications(element, scheme))
+        return tuple(_code(c) for c in parts.classified(scheme))
 
-    version = element.find("rim:VersionInfo", NS)
     size = _first(slots.get("size"))
     try:
         size_value = int(size) if size else None
@@ -484,32 +568,31 @@ def _parse_document(element: etree._Element) -> DocumentEntry:
         service_stop_time=_first(slots.get("serviceStopTime")),
         hash=_first(slots.get("hash")),
         size=size_value,
-        title=_localized(element, "Name"),
-        comments=_localized(element, "Description"),
-        authors=tuple(_author(c) for c in _classifications(element, _DE_AUTHOR)),
+        title=parts.name or "",
+        comments=parts.description or "",
+        authors=tuple(_author(c) for c in parts.classified(_DE_AUTHOR)),
         legal_authenticator=_first(slots.get("legalAuthenticator")),
         availability_status=element.get("status", ""),
         repository_unique_id=_first(slots.get("repositoryUniqueId")),
         logical_id=element.get("lid", ""),
-        version="" if version is None else version.get("versionName", ""),
+        version=parts.version or "",
         object_type=element.get("objectType", ""),
         extra_slots=_extras(slots, _DE_SLOTS),
     )
 
 
-def _is_submission_set(element: etree._Element) -> bool:
-    nodes = {c.get("classificationNode") for c in element.findall("rim:Classification", NS)}
-    if _SS_NODE in nodes:
+def _is_submission_set(parts: _Parts) -> bool:
+    if _SS_NODE in parts.nodes:
         return True
-    if _FOLDER_NODE in nodes:
+    if _FOLDER_NODE in parts.nodes:
         return False
-    return _SS_UNIQUE_ID in _external_ids(element)
+    return _SS_UNIQUE_ID in parts.external_ids
 
 
-def _parse_submission_set(element: etree._Element) -> SubmissionSet:
-    slots = _slots(element)
-    ids = _external_ids(element)
-    content = _classifications(element, _SS_CONTENT_TYPE)
+def _parse_submission_set(element: etree._Element, parts: _Parts) -> SubmissionSet:
+    slots = parts.slots
+    ids = parts.external_ids
+    content = parts.classified(_SS_CONTENT_TYPE)
     return SubmissionSet(
         entry_uuid=element.get("id", ""),
         unique_id=ids.get(_SS_UNIQUE_ID, ""),
@@ -517,28 +600,27 @@ def _parse_submission_set(element: etree._Element) -> SubmissionSet:
         patient_id=ids.get(_SS_PATIENT_ID, ""),
         submission_time=_first(slots.get("submissionTime")),
         content_type_code=_code(content[0]) if content else None,
-        authors=tuple(_author(c) for c in _classifications(element, _SS_AUTHOR)),
+        authors=tuple(_author(c) for c in parts.classified(_SS_AUTHOR)),
         intended_recipients=slots.get("intendedRecipient", ()),
-        title=_localized(element, "Name"),
-        comments=_localized(element, "Description"),
+        title=parts.name or "",
+        comments=parts.description or "",
         availability_status=element.get("status", ""),
         extra_slots=_extras(slots, ("submissionTime", "intendedRecipient")),
     )
 
 
-def _parse_folder(element: etree._Element) -> Folder:
-    slots = _slots(element)
-    ids = _external_ids(element)
+def _parse_folder(element: etree._Element, parts: _Parts) -> Folder:
+    ids = parts.external_ids
     return Folder(
         entry_uuid=element.get("id", ""),
         unique_id=ids.get(_FOLDER_UNIQUE_ID, ""),
         patient_id=ids.get(_FOLDER_PATIENT_ID, ""),
-        codes=tuple(_code(c) for c in _classifications(element, _FOLDER_CODES)),
-        last_update_time=_first(slots.get("lastUpdateTime")),
-        title=_localized(element, "Name"),
-        comments=_localized(element, "Description"),
+        codes=tuple(_code(c) for c in parts.classified(_FOLDER_CODES)),
+        last_update_time=_first(parts.slots.get("lastUpdateTime")),
+        title=parts.name or "",
+        comments=parts.description or "",
         availability_status=element.get("status", ""),
-        extra_slots=_extras(slots, ("lastUpdateTime",)),
+        extra_slots=_extras(parts.slots, ("lastUpdateTime",)),
     )
 
 
@@ -558,6 +640,12 @@ def _parse_association(element: etree._Element) -> Association:
     )
 
 
+_EXTRINSIC_OBJECT = _q(RIM, "ExtrinsicObject")
+_REGISTRY_PACKAGE = _q(RIM, "RegistryPackage")
+_ASSOCIATION = _q(RIM, "Association")
+_OBJECT_REF = _q(RIM, "ObjectRef")
+
+
 def _parse_object_list(objects: etree._Element | None) -> tuple[Submission, tuple[str, ...]]:
     sets: list[SubmissionSet] = []
     folders: list[Folder] = []
@@ -565,19 +653,18 @@ def _parse_object_list(objects: etree._Element | None) -> tuple[Submission, tupl
     associations: list[Association] = []
     refs: list[str] = []
     for child in [] if objects is None else objects:
-        if not isinstance(child.tag, str):
-            continue
         tag = child.tag
-        if tag == _q(RIM, "ExtrinsicObject"):
+        if tag == _EXTRINSIC_OBJECT:
             documents.append(_parse_document(child))
-        elif tag == _q(RIM, "RegistryPackage"):
-            if _is_submission_set(child):
-                sets.append(_parse_submission_set(child))
+        elif tag == _REGISTRY_PACKAGE:
+            parts = _parts(child)
+            if _is_submission_set(parts):
+                sets.append(_parse_submission_set(child, parts))
             else:
-                folders.append(_parse_folder(child))
-        elif tag == _q(RIM, "Association"):
+                folders.append(_parse_folder(child, parts))
+        elif tag == _ASSOCIATION:
             associations.append(_parse_association(child))
-        elif tag == _q(RIM, "ObjectRef"):
+        elif tag == _OBJECT_REF:
             refs.append(child.get("id", ""))
     submission = Submission(tuple(sets), tuple(documents), tuple(folders), tuple(associations))
     return submission, tuple(refs)
@@ -645,13 +732,31 @@ def _read_payload(element: etree._Element, what: str) -> tuple[bytes | None, str
 
 def build_provide_and_register(request: ProvideAndRegisterRequest) -> etree._Element:
     """``xdsb:ProvideAndRegisterDocumentSetRequest`` with inline or ``xop:Include`` payloads."""
-    root = etree.Element(_q(XDSB, "ProvideAndRegisterDocumentSetRequest"), nsmap=_NSMAP)
-    submit = etree.SubElement(root, _q(LCM, "SubmitObjectsRequest"))
-    _Writer().object_list(submit, request.submission)
+    return _element(_provide_and_register(request), "ProvideAndRegisterDocumentSetRequest")
+
+
+def provide_and_register_xml(request: ProvideAndRegisterRequest) -> bytes:
+    """The XML of :func:`build_provide_and_register` (UTF-8, no XML declaration), for a
+    caller that only serialises it (e.g. into a SOAP envelope): no tree is built."""
+    return "".join(_provide_and_register(request)).encode("utf-8")
+
+
+def _provide_and_register(request: ProvideAndRegisterRequest) -> list[str]:
+    out = [
+        f"<xdsb:ProvideAndRegisterDocumentSetRequest{_NS_DECLARATIONS}><lcm:SubmitObjectsRequest>"
+    ]
+    _Writer(out).object_list(request.submission)
+    out.append("</lcm:SubmitObjectsRequest>")
     for document in request.documents:
-        element = etree.SubElement(root, _q(XDSB, "Document"), id=document.document_id)
-        _payload(element, document.content_id, document.data)
-    return root
+        out.append(f'<xdsb:Document id="{_attr(document.document_id)}">')
+        if document.content_id is not None:
+            href = _attr(f"cid:{document.content_id}")
+            out.append(f'<xop:Include xmlns:xop="{XOP}" href="{href}"/>')
+        elif document.data is not None:
+            out.append(base64.b64encode(document.data).decode("ascii"))
+        out.append("</xdsb:Document>")
+    out.append("</xdsb:ProvideAndRegisterDocumentSetRequest>")
+    return out
 
 
 def parse_provide_and_register(source: bytes | etree._Element) -> ProvideAndRegisterRequest:
@@ -902,14 +1007,18 @@ def get_associations(uuids: Sequence[str], *, return_type: str = "LeafClass") ->
 
 def build_adhoc_query(query: StoredQuery) -> etree._Element:
     """``query:AdhocQueryRequest`` for a stored query."""
-    root = etree.Element(_q(QUERY, "AdhocQueryRequest"), nsmap=_NSMAP)
-    option = etree.SubElement(root, _q(QUERY, "ResponseOption"))
-    option.set("returnComposedObjects", "true" if query.return_composed_objects else "false")
-    option.set("returnType", query.return_type)
-    adhoc = etree.SubElement(root, _q(RIM, "AdhocQuery"), id=query.query_id)
+    composed = "true" if query.return_composed_objects else "false"
+    out = [
+        f"<query:AdhocQueryRequest{_NS_DECLARATIONS}>"
+        f'<query:ResponseOption returnComposedObjects="{composed}" '
+        f'returnType="{_attr(query.return_type)}"/>'
+        f'<rim:AdhocQuery id="{_attr(query.query_id)}">'
+    ]
+    writer = _Writer(out)
     for slot in query.parameters:
-        _Writer.slot(adhoc, slot.name, slot.values)
-    return root
+        writer.slot(slot.name, slot.values)
+    out.append("</rim:AdhocQuery></query:AdhocQueryRequest>")
+    return _element(out, "AdhocQueryRequest")
 
 
 def parse_adhoc_query(source: bytes | etree._Element) -> StoredQuery:
@@ -966,19 +1075,18 @@ class QueryResponse:
         RegistryResponse(self.status, self.errors).raise_for_errors()
 
 
-def _write_errors(parent: etree._Element, errors: Sequence[RegistryError]) -> None:
+def _write_errors(out: list[str], errors: Sequence[RegistryError]) -> None:
     if not errors:
         return
-    holder = etree.SubElement(parent, _q(RS, "RegistryErrorList"))
+    out.append("<rs:RegistryErrorList>")
     for error in errors:
-        element = etree.SubElement(holder, _q(RS, "RegistryError"))
-        element.set("codeContext", error.code_context)
-        element.set("errorCode", error.error_code)
-        element.set("severity", error.severity)
-        if error.location:
-            element.set("location", error.location)
-        if error.value:
-            element.text = error.value
+        location = f' location="{_attr(error.location)}"' if error.location else ""
+        out.append(
+            f'<rs:RegistryError codeContext="{_attr(error.code_context)}" '
+            f'errorCode="{_attr(error.error_code)}" severity="{_attr(error.severity)}"{location}'
+        )
+        out.append(f">{_text(error.value)}</rs:RegistryError>" if error.value else "/>")
+    out.append("</rs:RegistryErrorList>")
 
 
 def _read_errors(element: etree._Element) -> tuple[RegistryError, ...]:
@@ -996,9 +1104,10 @@ def _read_errors(element: etree._Element) -> tuple[RegistryError, ...]:
 
 def build_registry_response(response: RegistryResponse) -> etree._Element:
     """``rs:RegistryResponse`` (for test peers and mocks)."""
-    root = etree.Element(_q(RS, "RegistryResponse"), nsmap=_NSMAP, status=response.status)
-    _write_errors(root, response.errors)
-    return root
+    out = [f'<rs:RegistryResponse{_NS_DECLARATIONS} status="{_attr(response.status)}">']
+    _write_errors(out, response.errors)
+    out.append("</rs:RegistryResponse>")
+    return _element(out, "RegistryResponse")
 
 
 def parse_registry_response(source: bytes | etree._Element) -> RegistryResponse:
@@ -1010,12 +1119,11 @@ def parse_registry_response(source: bytes | etree._Element) -> RegistryResponse:
 
 def build_adhoc_query_response(response: QueryResponse) -> etree._Element:
     """``query:AdhocQueryResponse`` (for test peers and mocks)."""
-    root = etree.Element(_q(QUERY, "AdhocQueryResponse"), nsmap=_NSMAP, status=response.status)
-    _write_errors(root, response.errors)
-    objects = _Writer().object_list(root, response.objects)
-    for ref in response.object_refs:
-        etree.SubElement(objects, _q(RIM, "ObjectRef"), id=ref)
-    return root
+    out = [f'<query:AdhocQueryResponse{_NS_DECLARATIONS} status="{_attr(response.status)}">']
+    _write_errors(out, response.errors)
+    _Writer(out).object_list(response.objects, response.object_refs)
+    out.append("</query:AdhocQueryResponse>")
+    return _element(out, "AdhocQueryResponse")
 
 
 def parse_adhoc_query_response(source: bytes | etree._Element) -> QueryResponse:

@@ -68,6 +68,7 @@ _MAX_HEADER_LINES = 64
 # RFC 2046 §5.1.1 bcharsnospace, plus space inside
 _BOUNDARY_RE = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 _PARAM_RE = re.compile(r';\s*([^\s=;"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _WHITESPACE = b" \t\r\n"
 _CID_SAFE = "@.!$&'()*+,;=-_~"  # kept unencoded in ``cid:`` URLs (RFC 2392 / RFC 3986)
 
@@ -103,8 +104,17 @@ class MtomMessage:
     root_content_type: str = ROOT_CONTENT_TYPE
     unreferenced: tuple[str, ...] = ()
     includes: tuple[tuple[str, str], ...] = ()
-    # hash of the root the decoder scanned: ``includes`` is trusted only for that root
+    # hash of the root the decoder scanned: ``includes`` and the parsed tree are trusted only
+    # for that root
     _scanned: int | None = field(default=None, repr=False, compare=False)
+    _tree: etree._Element | None = field(default=None, repr=False, compare=False)
+
+    def root_element(self) -> etree._Element:
+        """The parsed root part (XXE-safe): the decoder's own tree when ``root`` is the one
+        it decoded (no second parse), else a fresh parse. Shared: copy it before modifying."""
+        if self._tree is not None and self._scanned == hash(self.root):
+            return self._tree
+        return _parse(self.root, "partie racine XOP")
 
     def part(self, content_id: str) -> MtomPart:
         """The attachment named ``content_id`` (raw, ``<…>`` or ``cid:`` URL-encoded form)."""
@@ -124,6 +134,7 @@ def encode_mtom(
     action: str,
     boundary: str | None = None,
     start: str | None = None,
+    includes: Iterable[str] | None = None,
 ) -> tuple[bytes, str]:
     """Build an MTOM request: ``(HTTP body, Content-Type header value)``.
 
@@ -132,11 +143,17 @@ def encode_mtom(
     ``application/octet-stream``) or lists :class:`MtomPart` objects. Every include must name an
     attachment (an attachment no include names is still sent). A generated boundary is drawn
     again if it occurs in a part; an explicit ``boundary`` that occurs in a part raises
-    :class:`MtomError`.
+    :class:`MtomError`. ``includes`` gives the ``href`` of every ``xop:Include`` of an
+    ``envelope`` passed as bytes when the caller already knows them (the envelope it has just
+    serialised): the bytes are then not parsed again to find them.
     """
     if not action or any(c in action for c in '"\\\r\n'):
         raise MtomError(f"action SOAP invalide: {action!r}", code="content-type")
-    root_bytes, root = _envelope(envelope)
+    if includes is not None and isinstance(envelope, bytes | bytearray):
+        root_bytes, hrefs = bytes(envelope), list(includes)
+    else:
+        root_bytes, root = _envelope(envelope)
+        hrefs = [include.get("href", "") for include in root.iter(XOP_INCLUDE)]
     parts = _as_parts(attachments)
     start_id = start if start is not None else f"root.{uuid.uuid4()}@segur-ris"
     _check_cid(start_id)
@@ -150,10 +167,9 @@ def encode_mtom(
             raise MtomError(
                 f"Content-Type de partie invalide: {part.content_type!r}", code="header"
             )
-    for include in root.iter(XOP_INCLUDE):
-        cid = _href_cid(include.get("href", ""))
+    for href in hrefs:
+        cid = _href_cid(href)
         if cid not in known or cid == start_id:
-            href = include.get("href")
             raise MtomError(f"xop:Include sans partie correspondante: {href!r}", code="include")
     payloads = [root_bytes, *(part.data for part in parts)]
     if boundary is None:
@@ -278,6 +294,7 @@ def decode_mtom(
         unreferenced=tuple(p.content_id for p in attachments if p.content_id not in used),
         includes=includes,
         _scanned=hash(root),
+        _tree=tree,
     )
 
 
@@ -294,7 +311,7 @@ def decode_response(
     ``xds:Document`` elements become ``xop:Include`` + parts, so :func:`resolve_includes` gives
     the same bytes for both forms.
     """
-    media, _ = _content_type(content_type)
+    media = content_type.partition(";")[0].strip().lower()  # decode_mtom reads the parameters
     if media.startswith("multipart/"):
         return decode_mtom(body, content_type, max_parts=max_parts, max_bytes=max_bytes)
     if len(body) > max_bytes:
@@ -312,6 +329,7 @@ def decode_response(
         unreferenced=(),
         includes=includes,
         _scanned=hash(data),
+        _tree=root,
     )
 
 
@@ -363,13 +381,15 @@ def post_mtom(
     action: str,
     timeout: float = 60.0,
     max_bytes: int = MAX_BYTES,
+    includes: Iterable[str] | None = None,
 ) -> MtomMessage:
     """POST an MTOM request with ``transport`` and decode the answer (XOP or inline).
 
     A SOAP fault (HTTP 4xx/5xx with a SOAP body) is returned like any answer, for the caller's
-    fault parser; an answer that is not SOAP raises :class:`TransportError`.
+    fault parser; an answer that is not SOAP raises :class:`TransportError`. ``includes``: see
+    :func:`encode_mtom`.
     """
-    body, content_type = encode_mtom(envelope, attachments, action=action)
+    body, content_type = encode_mtom(envelope, attachments, action=action, includes=includes)
     headers = {"Content-Type": content_type, "MIME-Version": "1.0"}
     response = transport.post(url, body, headers, timeout)
     if not response.body:
@@ -529,7 +549,7 @@ def _content_type(value: str) -> tuple[str, dict[str, str]]:
     for match in _PARAM_RE.finditer(";" + rest):
         name, raw = match.group(1).lower(), match.group(2).strip()
         if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+            raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]
         params.setdefault(name, raw)
     return media.strip().lower(), params
 
