@@ -46,7 +46,21 @@ _FIRST_WRITE = 16384  # one TLS record (see _send_all)
 _MAX_HEAD = 65536
 _URL_CACHE_SIZE = 256
 _FORBIDDEN = frozenset("\r\n\0")
-_DROPPED_REQUEST_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+# framing and hop-by-hop headers belong to the transport: a caller's Upgrade, Connection,
+# Expect or TE would change how the answer is framed (a 101 would end HTTP on the connection)
+_DROPPED_REQUEST_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "expect",
+        "te",
+    }
+)
 
 _Key = tuple[str, str, int]
 
@@ -347,7 +361,10 @@ class Http11Client:
         if port is None:
             port = 443 if scheme == "https" else 80
         if not host.isascii():
-            host = host.encode("idna").decode("ascii")
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise TransportError(f"nom d'hôte invalide dans {display}") from None
         bracketed = f"[{host}]" if ":" in host else host
         authority = (
             bracketed if port == (443 if scheme == "https" else 80) else f"{bracketed}:{port}"
@@ -579,7 +596,12 @@ class Http11Client:
                     break
                 elif isinstance(event, h11.ConnectionClosed):
                     raise TransportError(f"connexion fermée par {target.display} avant la réponse")
-                # h11.InformationalResponse (100 Continue, 103...): skipped
+                elif isinstance(event, h11.InformationalResponse):
+                    continue  # 100 Continue, 103 Early Hints: skipped
+                else:  # h11.PAUSED (a 101 switch of protocol): nothing more to read as HTTP
+                    raise TransportError(
+                        f"réponse HTTP inattendue de {target.display} (changement de protocole)"
+                    )
         except OSError as exc:
             raise _transport_error(exc, target.display, timeout) from None
         except h11.RemoteProtocolError as exc:

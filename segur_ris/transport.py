@@ -170,6 +170,13 @@ class HttpsTransport:
         if max_response_bytes <= 0:
             raise ConfigError(f"max_response_bytes doit être > 0, pas {max_response_bytes}")
         self.ssl_context = _tls_context(client_cert, ca_bundle, ssl_context)
+        # nothing re-imposes verification below (urllib3 does it for RequestsTransport): a
+        # context that would accept any certificate or any host name is refused here
+        if self.ssl_context.verify_mode != ssl.CERT_REQUIRED or not self.ssl_context.check_hostname:
+            raise ConfigError(
+                "HttpsTransport: le contexte TLS doit vérifier le certificat du serveur et son "
+                "nom (verify_mode=CERT_REQUIRED, check_hostname=True)"
+            )
         self._routes = ProxyRoutes(proxy, trust_env=trust_env)
         self._client = Http11Client(
             self.ssl_context,

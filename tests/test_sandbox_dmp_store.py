@@ -362,7 +362,9 @@ def test_rows_written_as_ebrim_xml_are_still_read(core: DmpSandboxCore, org: Org
         b'{"entry_uuid": "u", "unique_id": "1", "patient_id": "p", "event_codes": {"a": 1}}',
         b'{"entry_uuid": "u", "unique_id": "1", "patient_id": "p", "class_code": ["10"]}',
         b'{"entry_uuid": "u", "unique_id": "1", "patient_id": "p", "class_code": {"code": "1"}}',
+        b"[" * 200_000 + b"]" * 200_000,  # nesting deeper than the interpreter's recursion
     ],
+    ids=lambda data: repr(data[:40]),
 )
 def test_corrupt_rows_are_refused(data: bytes) -> None:
     with pytest.raises(DmpError) as info:

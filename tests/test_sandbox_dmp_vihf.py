@@ -103,3 +103,12 @@ def test_direct_mode_and_no_trust_are_not_verified(core: DmpSandboxCore, org: Or
     lenient = DmpSandboxCore(DmpStore(), known_ins=[INS], trusted_ca_pem=None)
     assert _td03(lenient, unsigned) == (200, "DMPOk")
     assert _td03(core, unsigned) == (400, FAULT_VIHF_INVALID)
+
+
+def test_a_signed_token_turned_direct_is_refused(core: DmpSandboxCore, org: OrgPki) -> None:
+    """Direct mode is accepted unverified only when unsigned: a signed INDIRECTE token whose
+    mode was changed to DIRECTE after signing, and a signed DIRECTE, are refused."""
+    turned = etree.fromstring(etree.tostring(_vihf(org)).replace(b">INDIRECTE<", b">DIRECTE<", 1))
+    assert b">DIRECTE<" in etree.tostring(turned)
+    assert _td03(core, turned) == (400, FAULT_VIHF_INVALID)
+    assert _td03(core, _vihf(org, "DIRECTE")) == (400, FAULT_VIHF_INVALID)

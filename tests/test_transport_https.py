@@ -722,6 +722,36 @@ def test_configuration_errors(pki: TestPki, tmp_path: Path) -> None:
     assert transport.ssl_context.verify_mode == ssl.CERT_REQUIRED
 
 
+def test_a_context_that_would_not_verify_the_server_is_refused(pki: TestPki) -> None:
+    """Nothing below HttpsTransport re-imposes verification (urllib3 does for requests)."""
+    from segur_ris.tls import client_context
+
+    lax = client_context(trust=pki.ca_cert, check_hostname=False)
+    for context in (lax, ssl._create_unverified_context()):
+        with pytest.raises(ConfigError, match="CERT_REQUIRED"):
+            HttpsTransport(ssl_context=context)
+
+
+def test_hop_by_hop_headers_of_the_caller_are_not_sent_and_101_is_an_error() -> None:
+    def answer(head: bytes, body: bytes) -> bytes:
+        return b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+
+    headers = {"Upgrade": "h2c", "Connection": "Upgrade", "Expect": "100-continue", "TE": "x"}
+    with RawServer(serve_forever(answer)) as server, HttpsTransport() as transport:
+        started = time.process_time()
+        with pytest.raises(TransportError, match="réponse HTTP"):
+            transport.post(server.url(), b"x", headers, 2)
+        assert time.process_time() - started < 1.5  # no busy loop on h11's PAUSED state
+    head = server.requests[0].lower()
+    for name in (b"upgrade:", b"connection:", b"expect:", b"te:"):
+        assert b"\r\n" + name not in head
+
+
+def test_an_invalid_international_host_name_is_a_transport_error() -> None:
+    with HttpsTransport() as transport, pytest.raises(TransportError, match="hôte invalide"):
+        transport.post("https://\u00e9..example/x", b"", {}, 5)
+
+
 def test_benchmark_runs() -> None:
     proc = run_benchmark("bench_http.py")
     assert "HttpsTransport (h11)" in proc.stdout and "RequestsTransport" in proc.stdout

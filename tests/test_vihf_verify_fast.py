@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -581,3 +582,45 @@ def test_missing_or_broken_parts(org: OrgPki, ca: bytes) -> None:
     assert signature is not None
     unsigned.remove(signature)
     assert _refused(unsigned, ca) == "vihf_unsigned"
+
+
+# --- review of the own verifier: comments, DIRECTE, c14n failures ------------------------------
+
+
+def test_a_comment_inserted_in_a_signed_value_cannot_shorten_it(org: OrgPki, ca: bytes) -> None:
+    """c14n drops comments, so the digest still matches; what is read must be the digested
+    value, not the text before the comment (the CVE-2017-11427 class)."""
+    xml = etree.tostring(_signed(org, "INDIRECTE_RENFORCEE"))
+    tampered = xml.replace(b">899900063480<", b">8999<!---->00063480<").replace(
+        b"INDIRECTE_RENFORCEE", b"INDIRECTE<!---->_RENFORCEE"
+    )
+    assert tampered != xml
+    token = verify_vihf(tampered, ca).token
+    assert token.subject_id == "899900063480"
+    assert token.mode == "INDIRECTE_RENFORCEE"
+
+
+def test_a_signed_directe_token_is_refused(org: OrgPki, ca: bytes) -> None:
+    """The direct mode (CPS) is unsigned: a signed DIRECTE would skip the structure check."""
+    context = dataclasses.replace(_context(org, "DIRECTE"), structure_id="AUTRE_STRUCTURE")
+    signed = sign_vihf(build_vihf(context, resource_id=INS), org.sign.credential)
+    with pytest.raises(DmpError) as info:
+        verify_vihf(signed, ca)
+    assert info.value.code == "vihf_signature" and "DIRECTE" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"<saml2:Subject>", b'<saml2:Subject xmlns:r="relatif">'),
+        (b"<ds:SignedInfo>", b'<ds:SignedInfo xmlns:r="relatif">'),
+    ],
+)
+def test_a_tree_c14n_cannot_write_is_a_typed_refusal(
+    org: OrgPki, ca: bytes, old: bytes, new: bytes
+) -> None:
+    xml = etree.tostring(_signed(org))
+    assert old in xml
+    with pytest.raises(DmpError) as info:
+        verify_vihf(xml.replace(old, new, 1), ca)
+    assert info.value.code == "vihf_signature"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
 import email.policy
+import hashlib
 import os
 import shutil
 import subprocess
@@ -300,3 +302,41 @@ def test_validates_against_the_kit_xades_xsd(signature: bytes, ref_dir: Path) ->
     assert qp is not None
     standalone = etree.fromstring(etree.tostring(qp))
     schema.assertValid(standalone)
+
+
+def test_an_unsigned_second_manifest_is_not_trusted(org: OrgPki) -> None:
+    """The document digests are read from the Manifest the signature covers: a look-alike
+    Manifest (no Id) placed before it, with a forged document's digest, changes nothing."""
+    genuine, forged = b"%PDF-1.4 compte rendu", b"%PDF-1.4 compte rendu FALSIFIE"
+    xml = build_xades({"1.2.3.4": genuine}, org.sign.credential)
+    ca = org.ca_cert.read_bytes()
+    assert verify_xades(xml, {"1.2.3.4": genuine}, trusted_ca_pem=ca).valid
+    digest = base64.b64encode(hashlib.sha256(forged).digest()).decode()
+    decoy = (
+        '<Object><Manifest><Reference URI="urn:oid:1.2.3.4"><DigestMethod '
+        'Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"></DigestMethod>'
+        f"<DigestValue>{digest}</DigestValue></Reference></Manifest></Object>"
+    ).encode()
+    tampered = xml.replace(b"</KeyInfo>", b"</KeyInfo>" + decoy, 1)
+    report = verify_xades(tampered, {"1.2.3.4": forged}, trusted_ca_pem=ca)
+    assert not report.valid
+    assert report.failed == ("1.2.3.4",)
+    assert any("plusieurs Manifest" in error for error in report.errors)
+
+
+def test_a_reference_of_the_wrong_type_and_a_bad_signature_value_are_reported(
+    org: OrgPki,
+) -> None:
+    xml = build_xades({"1.2.3.4": b"data"}, org.sign.credential)
+    # the Manifest reference pointed at the SignedProperties
+    swapped = xml.replace(b'URI="#IHEManifest"', b'URI="#S0-SignedProperties"', 1)
+    assert swapped != xml
+    report = verify_xades(swapped, {"1.2.3.4": b"data"})
+    assert not report.valid and any("n'est pas du type" in e for e in report.errors)
+    root = etree.fromstring(xml)
+    value = root.find("{http://www.w3.org/2000/09/xmldsig#}SignatureValue")
+    assert value is not None
+    value.text = "@@pas du base64@@"
+    report = verify_xades(etree.tostring(root), {"1.2.3.4": b"data"})  # reported, not raised
+    assert not report.valid and not report.signature_valid
+    assert "SignatureValue: base64 invalide" in report.errors

@@ -64,7 +64,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from segur_ris._xml import parse_xml
-from segur_ris.errors import CertificateError, ConfigError, SegurError
+from segur_ris.errors import CertificateError, ConfigError, DmpError, SegurError
 from segur_ris.sandbox._dmp_store import (
     KIND_ASSOCIATION,
     KIND_SUBMISSION_SET,
@@ -400,10 +400,10 @@ class DmpSandboxCore:
         """The VIHF's token; in the indirect modes its signature must verify (ORG CA).
 
         Verified first, read only when that fails: a verified token is read from the
-        verified tree, and reading the assertion twice cost ~0.1 ms per request. The
-        outcome is the one of "read, then verify the indirect modes": a token whose
-        signature does not verify is accepted only when its own (unverified) mode is not
-        indirect, as before.
+        verified tree, and reading the assertion twice cost ~0.1 ms per request. A token that
+        does not verify is accepted only when it carries no signature at all and its own mode
+        is not indirect (DIRECTE, CPS): a signed token whose mode was turned into DIRECTE
+        after signing, or a signed DIRECTE, is refused.
         """
         refusal: SegurError | None = None
         if self.trusted_ca_pem is not None:
@@ -415,7 +415,9 @@ class DmpSandboxCore:
             token = parse_vihf(assertion)
         except SegurError as exc:
             raise _Fault(FAULT_VIHF_INVALID, f"VIHF illisible: {exc}") from None
-        if refusal is not None and (token.mode or "").upper().startswith("INDIRECTE"):
+        unsigned = isinstance(refusal, DmpError) and refusal.code == "vihf_unsigned"
+        indirect = (token.mode or "").upper().startswith("INDIRECTE")
+        if refusal is not None and (indirect or not unsigned):
             raise _Fault(FAULT_VIHF_INVALID, f"VIHF refusé: {refusal}") from None
         return token
 

@@ -249,7 +249,7 @@ def load_metadata(data: bytes, cls: type[_T]) -> _T:
         return typing.cast(_T, found[0])
     try:
         value = json.loads(data)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
         raise _corrupt("JSON invalide") from None
     return typing.cast(_T, _load(cls, value))
 

@@ -393,7 +393,11 @@ def _ref_digest(ref: etree._Element) -> tuple[str, str]:
     return name, "".join((ref.findtext(_q(DS_NS, "DigestValue")) or "").split())
 
 
-def _same_document_octets(index: dict[str, list[etree._Element]], ref: etree._Element) -> bytes:
+def _same_document_octets(
+    index: dict[str, list[etree._Element]], ref: etree._Element
+) -> tuple[etree._Element, bytes]:
+    """The element a same-document reference designates, and its octets after the
+    reference's transforms."""
     uri = ref.get("URI", "")
     if not uri.startswith("#"):
         raise DmpError(f"XAdES: référence SignedInfo inattendue {uri!r}", code="xades_format")
@@ -404,7 +408,7 @@ def _same_document_octets(index: dict[str, list[etree._Element]], ref: etree._El
         if algorithm not in _C14N_MODES:
             raise DmpError(f"XAdES: transformation non prise en charge {algorithm!r}")
         exclusive, comments = _C14N_MODES[algorithm]
-    return c14n_subtree(element, exclusive=exclusive, with_comments=comments)
+    return element, c14n_subtree(element, exclusive=exclusive, with_comments=comments)
 
 
 def _check_manifest_ref(ref: etree._Element, documents: Mapping[str, bytes]) -> XadesReference:
@@ -465,22 +469,36 @@ def verify_xades(
     else:
         errors.append("KeyInfo/X509Certificate manquant")
 
-    # SignedInfo references
+    # SignedInfo references; the Manifest and the SignedProperties are then read from the very
+    # elements these references resolved to (an unsigned look-alike elsewhere is ignored)
     types_seen: set[str] = set()
+    signed: dict[str, etree._Element] = {}
+    expected_tags = {
+        MANIFEST_TYPE: _q(DS_NS, "Manifest"),
+        SIGNED_PROPERTIES_TYPE: _q(XADES_NS, "SignedProperties"),
+    }
     index = _id_index(root)
     for ref in signed_info.iterfind(_q(DS_NS, "Reference")):
-        types_seen.add(ref.get("Type", ""))
+        kind = ref.get("Type", "")
+        types_seen.add(kind)
         try:
             name, expected = _ref_digest(ref)
-            octets = _same_document_octets(index, ref)
+            element, octets = _same_document_octets(index, ref)
         except DmpError as exc:
             errors.append(exc.message)
             continue
-        if _b64(_digest(name, octets)) != expected:
+        if kind in expected_tags and element.tag != expected_tags[kind]:
+            errors.append(f"référence {ref.get('URI')}: {element.tag} n'est pas du type {kind}")
+        elif _b64(_digest(name, octets)) != expected:
             errors.append(f"référence {ref.get('URI')}: empreinte différente")
+        elif kind in expected_tags:
+            signed.setdefault(kind, element)
     for required in (MANIFEST_TYPE, SIGNED_PROPERTIES_TYPE):
         if required not in types_seen:
             errors.append(f"SignedInfo ne référence pas {required}")
+    for tag in expected_tags.values():
+        if sum(1 for _ in root.iter(tag)) > 1:
+            errors.append(f"plusieurs {etree.QName(tag).localname}: un seul est signé")
 
     # signature value
     method_el = signed_info.find(_q(DS_NS, "SignatureMethod"))
@@ -495,30 +513,43 @@ def verify_xades(
         errors.append(f"CanonicalizationMethod non pris en charge: {c14n_uri!r}")
     elif cert is not None:
         public_key = cert.public_key()
-        value = base64.b64decode(
-            "".join((root.findtext(_q(DS_NS, "SignatureValue")) or "").split())
-        )
+        try:
+            value = base64.b64decode(
+                "".join((root.findtext(_q(DS_NS, "SignatureValue")) or "").split()),
+                validate=True,
+            )
+        except ValueError:  # binascii.Error
+            value = b""
+            errors.append("SignatureValue: base64 invalide")
         exclusive, comments = _C14N_MODES[c14n_uri]
         canonical = c14n_subtree(signed_info, exclusive=exclusive, with_comments=comments)
         if not isinstance(public_key, rsa.RSAPublicKey):
             errors.append("clé du signataire non RSA")
-        else:
+        elif value:
             try:
                 public_key.verify(value, canonical, padding.PKCS1v15(), _HASHES[hash_name]())
                 signature_ok = True
             except InvalidSignature:
                 errors.append("valeur de signature invalide")
 
-    # qualifying properties
-    qp = f"{_q(DS_NS, 'Object')}/{_q(XADES_NS, 'QualifyingProperties')}"
-    ssp = f"{qp}/{_q(XADES_NS, 'SignedProperties')}/{_q(XADES_NS, 'SignedSignatureProperties')}"
-    signing_time = root.findtext(f"{ssp}/{_q(XADES_NS, 'SigningTime')}")
-    if root.find(qp) is None:
-        errors.append("QualifyingProperties XAdES v1.1.1 manquant")
+    # what was digested is read without comments (c14n drops them: a comment inserted in a
+    # signed value would shorten what .text returns)
+    etree.strip_tags(root, etree.Comment)
+
+    # qualifying properties: the SignedProperties the signature covers
+    properties = signed.get(SIGNED_PROPERTIES_TYPE)
+    ssp = _q(XADES_NS, "SignedSignatureProperties")
+    signing_time = (
+        properties.findtext(f"{ssp}/{_q(XADES_NS, 'SigningTime')}")
+        if properties is not None
+        else None
+    )
+    if properties is None:
+        errors.append("QualifyingProperties XAdES v1.1.1 manquant ou non signé")
     elif cert is not None:
         cert_ok = False
         der = _der(cert)
-        for cert_el in root.iterfind(
+        for cert_el in properties.iterfind(
             f"{ssp}/{_q(XADES_NS, 'SigningCertificate')}/{_q(XADES_NS, 'Cert')}"
         ):
             digest_el = cert_el.find(_q(XADES_NS, "CertDigest"))
@@ -544,11 +575,11 @@ def verify_xades(
         if trusted_ca_pem is not None:
             errors.extend(_trust_errors(cert, trusted_ca_pem))
 
-    # manifest
-    manifest = root.find(f"{_q(DS_NS, 'Object')}/{_q(DS_NS, 'Manifest')}")
+    # manifest: the one the signature covers
+    manifest = signed.get(MANIFEST_TYPE)
     references: list[XadesReference] = []
     if manifest is None:
-        errors.append("Manifest manquant")
+        errors.append("Manifest manquant ou non signé")
     else:
         for ref in manifest.iterfind(_q(DS_NS, "Reference")):
             try:

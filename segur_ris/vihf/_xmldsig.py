@@ -338,14 +338,18 @@ def _standalone(element: etree._Element, *, owned: bool, whole_scope: bool) -> e
 
 def _canonical(element: etree._Element, prefixes: tuple[str, ...]) -> bytes:
     """Exclusive c14n of ``element``, the root of its document (no comments: lxml keeps them
-    unless told, the algorithm URI is the one without)."""
-    return etree.tostring(
-        element,
-        method="c14n",
-        exclusive=True,
-        with_comments=False,
-        inclusive_ns_prefixes=list(prefixes) or None,
-    )
+    unless told, the algorithm URI is the one without). A tree c14n cannot write (a relative
+    namespace URI) is refused, typed."""
+    try:
+        return etree.tostring(
+            element,
+            method="c14n",
+            exclusive=True,
+            with_comments=False,
+            inclusive_ns_prefixes=list(prefixes) or None,
+        )
+    except (etree.C14NError, ValueError) as exc:
+        raise _refused(f"canonicalisation impossible: {exc}") from None
 
 
 def _detach(signature: etree._Element) -> None:
@@ -467,10 +471,16 @@ def verify_vihf(
     if not hmac.compare_digest(digest, info.digest_value):
         raise _refused("empreinte de l'assertion différente (contenu modifié)")
     _check_value(cert, info, canonical_info)
-    # read what was digested (a copy), not the caller's tree
+    # read what was digested (a copy), not the caller's tree; c14n drops comments, so a comment
+    # inserted into a signed value (``8999<!---->00063480``) leaves the digest intact while
+    # ``.text`` would stop at it: the comments go before anything is read
+    etree.strip_tags(signed, etree.Comment)
     token = read_vihf(signed)
     subject, ou = _signer(cert)
-    if check_structure and token.mode != "DIRECTE" and token.structure_id not in ou:
+    if token.mode == "DIRECTE":
+        # the direct mode (CPS) is not signed: a signed "DIRECTE" would skip the structure check
+        raise _refused("un VIHF en mode DIRECTE n'est pas signé (authentification par la CPS)")
+    if check_structure and token.structure_id not in ou:
         raise DmpError(
             f"VIHF: Identifiant_Structure {token.structure_id!r} absent de l'OU du "
             f"certificat signataire {list(ou)}",
