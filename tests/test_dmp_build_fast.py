@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -57,7 +56,7 @@ from segur_ris.xds import (
 )
 from segur_ris.xds._ebrim import provide_and_register_xml
 from segur_ris.xds._mtom import MtomPart, decode_mtom, decode_response, encode_mtom
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, xmlsec1
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
@@ -255,14 +254,11 @@ def test_xades_awkward_identifiers_are_escaped(org: OrgPki, tmp_path: Path) -> N
     assert root.get("Id") == f"id {AWKWARD}"
     prop = root.find(f".//{{{DS}}}SignatureProperty")
     assert prop is not None and prop.get("Target") == f"#id {AWKWARD}"
-    xmlsec1 = shutil.which("xmlsec1")
-    if xmlsec1 is None:
-        return
     target = tmp_path / "xades.xml"
     target.write_bytes(xml)
     result = subprocess.run(
         [
-            xmlsec1,
+            xmlsec1(),
             "--verify",
             "--id-attr:Id",
             "Manifest",

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ from segur_ris.vihf import (
     sign_vihf,
     verify_vihf,
 )
-from tests.conftest import ref_file
+from tests.conftest import ref_file, xmlsec1_verify_vihf
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -50,35 +47,6 @@ RADIOLOGUE = CodedValue("SM44", "1.2.250.1.71.4.2.5", "Radio-diagnostic et image
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> OrgPki:
     return generate_org_pki(tmp_path_factory.mktemp("org"), structure_id="10B0123456")
-
-
-def _xmlsec1() -> str:
-    path = shutil.which("xmlsec1")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("xmlsec1 missing (apt-get install xmlsec1)")
-        pytest.skip("xmlsec1 not installed")
-    return path
-
-
-def _xmlsec1_verify(tmp_path: Path, xml: bytes, ca: Path) -> subprocess.CompletedProcess[str]:
-    target = tmp_path / "vihf.xml"
-    target.write_bytes(xml)
-    return subprocess.run(
-        [
-            _xmlsec1(),
-            "--verify",
-            "--id-attr:ID",
-            f"{SAML}:Assertion",
-            "--trusted-pem",
-            str(ca),
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _context(org: OrgPki, mode: str = "INDIRECTE", **kwargs: object) -> VihfContext:
@@ -266,7 +234,7 @@ def test_indirect_signed_and_verified_by_us_and_xmlsec1(org: OrgPki, tmp_path: P
     assert verified.token.signed and verified.token.resource_id == INS
     assert verified.signature_method.endswith("rsa-sha256")
 
-    result = _xmlsec1_verify(tmp_path, etree.tostring(signed, encoding="UTF-8"), org.ca_cert)
+    result = xmlsec1_verify_vihf(tmp_path, etree.tostring(signed, encoding="UTF-8"), org.ca_cert)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout + result.stderr
 
@@ -281,7 +249,7 @@ def test_tampering_is_detected_by_us_and_xmlsec1(org: OrgPki, tmp_path: Path, mo
     with pytest.raises(DmpError) as info:
         verify_vihf(tampered, org.ca_cert.read_bytes())
     assert info.value.code == "vihf_signature"
-    result = _xmlsec1_verify(tmp_path, etree.tostring(tampered), org.ca_cert)
+    result = xmlsec1_verify_vihf(tmp_path, etree.tostring(tampered), org.ca_cert)
     assert result.returncode != 0
 
 

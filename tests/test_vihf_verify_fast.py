@@ -8,8 +8,6 @@ import base64
 import copy
 import dataclasses
 import datetime as dt
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from segur_ris.errors import CertificateError, DmpError
 from segur_ris.sandbox._pki_org import OrgPki, generate_org_pki
 from segur_ris.vihf import VihfContext, VihfMode, build_vihf, parse_vihf, sign_vihf, verify_vihf
+from tests.conftest import xmlsec1, xmlsec1_verify_vihf
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -133,34 +132,8 @@ def _signxml_accepts(root: etree._Element, org: OrgPki, *, sha1: bool = False) -
     return True
 
 
-def _xmlsec1() -> str:
-    path = shutil.which("xmlsec1")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("xmlsec1 missing (apt-get install xmlsec1)")
-        pytest.skip("xmlsec1 not installed")
-    return path
-
-
 def _xmlsec1_accepts(tmp_path: Path, xml: bytes, ca: Path) -> bool:
-    target = tmp_path / "vihf.xml"
-    target.write_bytes(xml)
-    result = subprocess.run(
-        [
-            _xmlsec1(),
-            "--verify",
-            "--id-attr:ID",
-            f"{SAML}:Assertion",
-            "--trusted-pem",
-            str(ca),
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return result.returncode == 0
+    return xmlsec1_verify_vihf(tmp_path, xml, ca).returncode == 0
 
 
 def _in_envelope(assertion: etree._Element, extra_ns: str = "") -> etree._Element:
@@ -280,7 +253,7 @@ def _xmlsec1_signed(
     source.write_bytes(etree.tostring(document))
     result = subprocess.run(
         [
-            _xmlsec1(),
+            xmlsec1(),
             "--sign",
             "--privkey-pem",
             f"{org.sign.key},{org.sign.cert}",

@@ -7,8 +7,6 @@ import datetime as dt
 import email
 import email.policy
 import hashlib
-import os
-import shutil
 import subprocess
 from email.message import Message
 from pathlib import Path
@@ -20,7 +18,7 @@ from segur_ris.errors import DmpError
 from segur_ris.sandbox._pki_org import OrgPki, generate_org_pki
 from segur_ris.vihf import build_xades, verify_xades
 from segur_ris.vihf._xades import XADES_NS, c14n_subtree
-from tests.conftest import ref_file
+from tests.conftest import ref_file, xmlsec1
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 SAMPLES = "dmp/dmp-lps-package/DMP_LPS_Exemple_de_messages_1.0.1_1_-_v02.05.00"
@@ -46,15 +44,6 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> OrgPki:
 @pytest.fixture(scope="module")
 def signature(org: OrgPki) -> bytes:
     return build_xades(DOCS, org.sign.credential, now=NOW, submission_set_id=SS_ID)
-
-
-def _xmlsec1() -> str:
-    path = shutil.which("xmlsec1")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("xmlsec1 missing (apt-get install xmlsec1)")
-        pytest.skip("xmlsec1 not installed")
-    return path
 
 
 def _official_signature(ref_dir: Path) -> tuple[bytes, Message]:
@@ -159,7 +148,7 @@ def test_xmlsec1_verifies_the_signed_info(signature: bytes, org: OrgPki, tmp_pat
     target = tmp_path / "xades.xml"
     target.write_bytes(signature)
     base = [
-        _xmlsec1(),
+        xmlsec1(),
         "--verify",
         "--id-attr:Id",
         "Manifest",
