@@ -30,7 +30,7 @@ import socket
 import ssl
 import threading
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -281,8 +281,10 @@ class Http11Client:
         max_connections: int,
         max_response_bytes: int,
         user_agent: str,
+        peer_check: Callable[[ssl.SSLSocket, str], object] | None = None,
     ) -> None:
         self._context = ssl_context
+        self._peer_check = peer_check
         self._routes = routes
         self._max_idle = max_connections
         self._max_body = max_response_bytes
@@ -484,6 +486,8 @@ class Http11Client:
                     raise TransportError(
                         f"échec TLS avec {target.display}: {_reason(exc)}"
                     ) from None
+                if self._peer_check is not None:  # before any byte of the request is sent
+                    self._peer_check(sock, target.host)
         except BaseException:
             with contextlib.suppress(OSError):
                 sock.close()

@@ -23,7 +23,7 @@ import os
 import secrets
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
@@ -41,7 +41,14 @@ if TYPE_CHECKING:
         TrustStore,
     )
 
-__all__ = ["ANS_TLS12_CIPHERS", "CrlSource", "client_context", "server_context", "verify_peer"]
+__all__ = [
+    "ANS_TLS12_CIPHERS",
+    "CrlSource",
+    "client_context",
+    "peer_checker",
+    "server_context",
+    "verify_peer",
+]
 
 #: OpenSSL names of the TLS 1.2 suites allowed by the ANS, then their ECDSA twins.
 ANS_TLS12_CIPHERS = ":".join(
@@ -320,3 +327,27 @@ def verify_peer(
     if revocation is None:
         return ()
     return revocation.check_chain(chain, now=now)
+
+
+def peer_checker(
+    trust: TrustStore,
+    *,
+    revocation: RevocationChecker | None = None,
+    now: dt.datetime | None = None,
+) -> Callable[[ssl.SSLSocket | ssl.SSLObject, str], tuple[RevocationStatus, ...]]:
+    """A ``peer_check`` for :class:`~segur_ris.transport.HttpsTransport`: :func:`verify_peer`
+    of the server (TLS server use for the host connected to) against ``trust``, and its
+    revocation with ``revocation`` (OCSP, then CRLs), on each new connection::
+
+        checker = RevocationChecker(CrlCache("/var/cache/segur-ris/crl"))
+        transport = HttpsTransport(
+            client_cert=(cert, key),
+            ca_bundle=igc_bundle,
+            peer_check=peer_checker(TrustStore.from_paths(igc_bundle), revocation=checker),
+        )
+    """
+
+    def check(sock: ssl.SSLSocket | ssl.SSLObject, host: str) -> tuple[RevocationStatus, ...]:
+        return verify_peer(sock, trust, server_name=host, revocation=revocation, now=now)
+
+    return check

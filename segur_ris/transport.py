@@ -144,6 +144,10 @@ class HttpsTransport:
       (:class:`~segur_ris.errors.TransportTimeout`); every other failure, a malformed answer
       and an answer over ``max_response_bytes`` raise :class:`~segur_ris.errors.TransportError`.
       Non-2xx statuses are returned (SOAP faults are parsed by the callers).
+    * ``peer_check(sock, host)`` runs on every new TLS connection, after the handshake and
+      before the request is sent; its exception is raised as is. With
+      :func:`segur_ris.tls.peer_checker` it checks the server's chain with the SDK's rules and
+      its revocation online (OCSP, CRLs with the last valid one kept), which OpenSSL does not.
     * ``proxy`` (``http://[user:password@]host:port``) serves every origin; without it and with
       ``trust_env``, ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` are read once, here.
       HTTPS goes through a ``CONNECT`` tunnel.
@@ -161,6 +165,7 @@ class HttpsTransport:
         trust_env: bool = True,
         max_connections: int = 10,
         max_response_bytes: int = 256 * 1024 * 1024,
+        peer_check: Callable[[ssl.SSLSocket, str], object] | None = None,
     ) -> None:
         from segur_ris import __version__
         from segur_ris._http11 import Http11Client, ProxyRoutes
@@ -184,6 +189,7 @@ class HttpsTransport:
             max_connections=max_connections,
             max_response_bytes=max_response_bytes,
             user_agent=f"segur-ris/{__version__}",
+            peer_check=peer_check,
         )
 
     def post(

@@ -19,9 +19,11 @@ import pytest
 
 from segur_ris.errors import (
     CdaError,
+    CertificateRevokedError,
     DmpError,
     MllpTimeout,
     OutboxError,
+    RevocationUnavailableError,
     TransportError,
     TransportTimeout,
     XdsMetadataError,
@@ -371,6 +373,8 @@ def test_the_retry_rule_in_one_place() -> None:
     assert not is_transient(XdsMetadataError("x", field="classCode"))
     assert not is_transient(CdaError("x"))
     assert not is_transient(ValueError("x"))
+    assert is_transient(RevocationUnavailableError("CRL injoignable"))
+    assert not is_transient(CertificateRevokedError("révoqué", code="key_compromise"))
 
 
 def test_job_error_keeps_no_document_and_is_bounded() -> None:

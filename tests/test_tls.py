@@ -416,3 +416,50 @@ def test_crl_and_ocsp_downloads_over_https_use_the_sdk_context(
         monkeypatch.setattr(_revocation, "_https_context", lambda: trusting)
         assert _revocation.requests_fetch(url, 10) == b"ok"
         assert _revocation.requests_post_ocsp(url, b"\x30\x00", 10) == b"ok"
+
+
+def test_https_transport_checks_revocation_online_before_sending(igc: IgcTestPki) -> None:
+    """HttpsTransport with peer_checker: the server's chain and its CRLs checked by the SDK on
+    each new connection (OpenSSL has no CRL here); a revoked server gets no request."""
+    from segur_ris.sandbox._server import HttpRequest, SandboxHttpsServer
+    from segur_ris.sandbox._server import HttpResponse as ServerResponse
+    from segur_ris.tls import peer_checker
+    from segur_ris.transport import HttpsTransport
+
+    crls = {CRL_URL: igc.crl.read_bytes(), ROOT_CRL_URL: igc.root_crl_pem.read_bytes()}
+    fetched: list[str] = []
+
+    def fetch(url: str, timeout: float) -> bytes:
+        fetched.append(url)
+        return crls[url]
+
+    checker = RevocationChecker(CrlCache(fetcher=fetch), ocsp=False)
+    store = TrustStore.from_paths(igc.ca_bundle)
+    calls: list[str] = []
+    check = peer_checker(store, revocation=checker)
+
+    def counted(sock: ssl.SSLSocket, host: str) -> object:
+        calls.append(host)
+        return check(sock, host)
+
+    def answer(request: HttpRequest) -> ServerResponse:
+        return ServerResponse(200, "text/plain", b"ok " + request.body)
+
+    for name, expected in (("server", None), ("server-revoked", CertificateRevokedError)):
+        calls.clear()
+        with (
+            SandboxHttpsServer(answer, serve(igc, name), name=name) as server,
+            HttpsTransport(
+                ssl_context=client_context(trust=igc.ca_bundle), peer_check=counted
+            ) as transport,
+        ):
+            url = f"{server.base_url}/x"
+            if expected is None:
+                for n in range(3):
+                    assert transport.post(url, str(n).encode(), {}, 10).body == f"ok {n}".encode()
+                assert calls == ["127.0.0.1"]  # once per connection (keep-alive)
+                assert CRL_URL in fetched and ROOT_CRL_URL in fetched
+            else:
+                with pytest.raises(expected):
+                    transport.post(url, b"secret", {}, 10)
+                assert server.requests == []  # nothing was sent to a revoked server

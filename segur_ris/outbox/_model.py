@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from segur_ris.errors import OutboxError, SegurError, TransportError, XdsRegistryError
+from segur_ris.errors import (
+    OutboxError,
+    RevocationUnavailableError,
+    SegurError,
+    TransportError,
+    XdsRegistryError,
+)
 
 __all__ = [
     "ACTION_DMP_SUBMIT",
@@ -185,12 +191,14 @@ def is_transient(exc: BaseException) -> bool:
 
     Transient (retried with backoff): network failures (:class:`TransportError` and its
     subclasses: timeouts, TLS, HTTP status without a SOAP answer such as a 5xx, MLLP/SMTP
-    transport errors), an ``OSError`` escaping a transport, a SOAP ``Receiver`` fault and the
-    registry's busy / out-of-resources codes. Everything else is permanent: the request itself
+    transport errors), an ``OSError`` escaping a transport, a server certificate whose
+    revocation could not be checked (OCSP and CRL points unreachable), a SOAP ``Receiver``
+    fault and the registry's busy / out-of-resources codes. Everything else is permanent (a
+    revoked server certificate too): the request itself
     is wrong (unknown patient, invalid metadata, refused signature…) and sending it again would
     fail again; it stays in the outbox with its cause until :meth:`Outbox.replay`.
     """
-    if isinstance(exc, TransportError | OSError | TimeoutError):
+    if isinstance(exc, TransportError | OSError | TimeoutError | RevocationUnavailableError):
         return True
     if isinstance(exc, XdsRegistryError):
         return exc.code in TRANSIENT_XDS_CODES
