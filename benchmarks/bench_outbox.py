@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 COUNT = 40 if QUICK else 240
-ROUNDS = 3
+ROUNDS = 1 if QUICK else 3
 LANES = (1, 2, 4, 8)
 
 # the sandbox DMP in its own process; argv: work dir, ORG CA, INS, CPU (-1: not pinned)

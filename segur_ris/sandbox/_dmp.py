@@ -571,22 +571,10 @@ class DmpSandboxCore:
     @staticmethod
     def _object(item: SubmissionSet | Association) -> StoredObject:
         if isinstance(item, SubmissionSet):
-            return StoredObject(
-                item.entry_uuid,
-                KIND_SUBMISSION_SET,
-                _ins(item.patient_id),
-                "",
-                "",
-                dump_metadata(item),
-            )
-        return StoredObject(
-            item.entry_uuid,
-            KIND_ASSOCIATION,
-            "",
-            item.source,
-            item.target,
-            dump_metadata(item),
-        )
+            kind, patient, source, target = KIND_SUBMISSION_SET, _ins(item.patient_id), "", ""
+        else:
+            kind, patient, source, target = KIND_ASSOCIATION, "", item.source, item.target
+        return StoredObject(item.entry_uuid, kind, patient, source, target, dump_metadata(item))
 
     def _check_signature(
         self, submission: Submission, contents: Mapping[str, bytes]
